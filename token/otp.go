@@ -1,0 +1,68 @@
+package token
+
+import (
+	"crypto/hmac"
+	"encoding/binary"
+	"hash"
+)
+
+var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
+
+// AppendHOTP appends the RFC 4226 §5.3 code for key and counter c to dst.
+// digits must be 1 to 9.
+func AppendHOTP(dst []byte, alg Algorithm, digits int, key []byte, c uint64) []byte {
+	m := hmac.New(alg.Hash(), key)
+	return appendCode(dst, m, digits, c)
+}
+
+// HOTPer computes HOTP codes for one key with its HMAC state kept between
+// calls, for callers (a fleet of tokens, a verifier window scan) that compute
+// many codes of the same key. It is not safe for concurrent use.
+type HOTPer struct {
+	mac    hash.Hash
+	digits int
+}
+
+// NewHOTPer returns a code generator for key under alg and digits.
+func NewHOTPer(alg Algorithm, digits int, key []byte) *HOTPer {
+	return &HOTPer{mac: hmac.New(alg.Hash(), key), digits: digits}
+}
+
+// Append appends the code for counter c to dst.
+func (h *HOTPer) Append(dst []byte, c uint64) []byte {
+	h.mac.Reset()
+	return appendCode(dst, h.mac, h.digits, c)
+}
+
+// Value returns the code for counter c as an integer (before zero padding).
+func (h *HOTPer) Value(c uint64) uint32 {
+	h.mac.Reset()
+	return truncateMAC(h.mac, h.digits, c)
+}
+
+func appendCode(dst []byte, m hash.Hash, digits int, c uint64) []byte {
+	v := truncateMAC(m, digits, c)
+	return AppendCode(dst, v, digits)
+}
+
+// AppendCode appends v zero-padded to digits decimal digits.
+func AppendCode(dst []byte, v uint32, digits int) []byte {
+	var tmp [10]byte
+	for i := digits - 1; i >= 0; i-- {
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, tmp[:digits]...)
+}
+
+// truncateMAC is RFC 4226 §5.3 dynamic truncation of HMAC(key, c).
+func truncateMAC(m hash.Hash, digits int, c uint64) uint32 {
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], c)
+	m.Write(msg[:])
+	var sum [64]byte
+	s := m.Sum(sum[:0])
+	off := s[len(s)-1] & 0x0f
+	bin := binary.BigEndian.Uint32(s[off:off+4]) & 0x7fffffff
+	return bin % pow10[digits]
+}
