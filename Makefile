@@ -16,8 +16,8 @@ build:
 run: build
 	./scripts/run-main $(BIN)
 
-test:
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+test: deps
+	./scripts/test
 
 bench: build
 	./scripts/bench
