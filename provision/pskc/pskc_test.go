@@ -54,7 +54,7 @@ func readFrom(in io.Reader, opts ReaderOptions) ([]*Key, error) {
 
 type wantKey struct {
 	serial, id, alg, secret string // secret in hex
-	digits                      int
+	digits                  int
 }
 
 // The secrets are those RFC 6030's text gives ("12345678901234567890" for

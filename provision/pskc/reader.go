@@ -659,4 +659,3 @@ func (r *Reader) decrypt(what string, v *xValue) ([]byte, error) {
 	clear(pt)
 	return nil, fmt.Errorf("%s: %w", what, ErrMAC)
 }
-
