@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenlab/tokenlab/verify"
+)
+
+// buckets are the upper bounds, in seconds, of the latency histogram.
+var buckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// Metrics counts what the API does, for GET /metrics in the Prometheus text
+// exposition format (version 0.0.4), written by hand to keep the module's
+// dependencies as they are. The zero value is not usable; see [NewMetrics].
+type Metrics struct {
+	inFlight atomic.Int64
+	panics   atomic.Int64
+
+	mu     sync.Mutex
+	routes map[string]*routeStats
+	// decisions counts check outcomes: "accepted" or "refused/REASON".
+	decisions map[string]*atomic.Int64
+}
+
+type routeStats struct {
+	buckets [len(buckets)]atomic.Int64
+	count   atomic.Int64
+	sumNs   atomic.Int64
+	mu      sync.Mutex
+	codes   map[int]int64
+}
+
+// NewMetrics returns empty metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{routes: map[string]*routeStats{}, decisions: map[string]*atomic.Int64{}}
+}
+
+func (m *Metrics) route(name string) *routeStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rs := m.routes[name]
+	if rs == nil {
+		rs = &routeStats{codes: map[int]int64{}}
+		m.routes[name] = rs
+	}
+	return rs
+}
+
+func (rs *routeStats) observe(d time.Duration, status int) {
+	s := d.Seconds()
+	for i, b := range buckets {
+		if s <= b {
+			rs.buckets[i].Add(1)
+		}
+	}
+	rs.count.Add(1)
+	rs.sumNs.Add(int64(d))
+	rs.mu.Lock()
+	rs.codes[status]++
+	rs.mu.Unlock()
+}
+
+// Decision counts one check outcome.
+func (m *Metrics) Decision(d verify.Decision) {
+	key := "accepted"
+	if !d.Accepted {
+		key = "refused/" + string(d.Reason)
+	}
+	m.mu.Lock()
+	c := m.decisions[key]
+	if c == nil {
+		c = new(atomic.Int64)
+		m.decisions[key] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
+}
+
+// Panics returns how many requests ended in a recovered panic.
+func (m *Metrics) Panics() int64 { return m.panics.Load() }
+
+// ServeHTTP writes the metrics.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	bw := bufio.NewWriter(w)
+	m.WriteTo(bw)
+	bw.Flush()
+}
+
+// WriteTo writes the metrics in the text exposition format.
+func (m *Metrics) WriteTo(w *bufio.Writer) {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.routes))
+	for n := range m.routes {
+		names = append(names, n)
+	}
+	dkeys := make([]string, 0, len(m.decisions))
+	for k := range m.decisions {
+		dkeys = append(dkeys, k)
+	}
+	m.mu.Unlock()
+	sort.Strings(names)
+	sort.Strings(dkeys)
+
+	fmt.Fprintln(w, "# HELP tokenlab_http_in_flight Requests being served.")
+	fmt.Fprintln(w, "# TYPE tokenlab_http_in_flight gauge")
+	fmt.Fprintf(w, "tokenlab_http_in_flight %d\n", m.inFlight.Load())
+	fmt.Fprintln(w, "# HELP tokenlab_http_panics_total Requests that ended in a recovered panic.")
+	fmt.Fprintln(w, "# TYPE tokenlab_http_panics_total counter")
+	fmt.Fprintf(w, "tokenlab_http_panics_total %d\n", m.panics.Load())
+
+	fmt.Fprintln(w, "# HELP tokenlab_http_requests_total Requests answered, by route and status.")
+	fmt.Fprintln(w, "# TYPE tokenlab_http_requests_total counter")
+	for _, n := range names {
+		rs := m.route(n)
+		rs.mu.Lock()
+		codes := make([]int, 0, len(rs.codes))
+		for c := range rs.codes {
+			codes = append(codes, c)
+		}
+		sort.Ints(codes)
+		for _, c := range codes {
+			fmt.Fprintf(w, "tokenlab_http_requests_total{route=%q,code=\"%d\"} %d\n", n, c, rs.codes[c])
+		}
+		rs.mu.Unlock()
+	}
+
+	fmt.Fprintln(w, "# HELP tokenlab_http_request_duration_seconds Request latency, by route.")
+	fmt.Fprintln(w, "# TYPE tokenlab_http_request_duration_seconds histogram")
+	for _, n := range names {
+		rs := m.route(n)
+		for i, b := range buckets {
+			fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_bucket{route=%q,le=%q} %d\n", n, strconv.FormatFloat(b, 'g', -1, 64), rs.buckets[i].Load())
+		}
+		cnt := rs.count.Load()
+		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_bucket{route=%q,le=\"+Inf\"} %d\n", n, cnt)
+		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_sum{route=%q} %s\n", n, strconv.FormatFloat(time.Duration(rs.sumNs.Load()).Seconds(), 'g', -1, 64))
+		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_count{route=%q} %d\n", n, cnt)
+	}
+
+	fmt.Fprintln(w, "# HELP tokenlab_verify_decisions_total Code checks, by outcome and refusal reason.")
+	fmt.Fprintln(w, "# TYPE tokenlab_verify_decisions_total counter")
+	for _, k := range dkeys {
+		m.mu.Lock()
+		v := m.decisions[k].Load()
+		m.mu.Unlock()
+		outcome, reason := k, ""
+		if len(k) > 8 && k[:8] == "refused/" {
+			outcome, reason = "refused", k[8:]
+		}
+		fmt.Fprintf(w, "tokenlab_verify_decisions_total{outcome=%q,reason=%q} %d\n", outcome, reason, v)
+	}
+}
