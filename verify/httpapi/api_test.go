@@ -106,7 +106,7 @@ func TestEndpoints(t *testing.T) {
 		{name: "delete user", method: "DELETE", path: v + "users/carol", status: 204},
 		{name: "user devices", method: "GET", path: v + "users/alice/devices", status: 200, want: arn},
 		{name: "import", method: "POST", path: v + "inventory", ctype: "application/x-ndjson",
-			body: `{"serial":"GAHT00000025","seed":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}` + "\n\n" + `{"serial":"GAHT00000033","seed":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","digits":8,"algorithm":"SHA256","period":60}` + "\n",
+			body:   `{"serial":"GAHT00000025","seed":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}` + "\n\n" + `{"serial":"GAHT00000033","seed":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","digits":8,"algorithm":"SHA256","period":60}` + "\n",
 			status: 200, want: `"added":2`},
 		{name: "inventory", method: "GET", path: v + "inventory?state=available", status: 200, want: "GAHT00000033"},
 		{name: "create virtual", method: "POST", path: v + "virtual-devices", body: `{"name":"bob-phone","tags":{"team":"qa"}}`, status: 201, want: `"seed_base32":"GAYTEMZUGU3DOOBZMFRGGZDFMZTWQ2LK"`},

@@ -37,7 +37,9 @@ func (f *fake) note(ctx context.Context, call string) {
 	f.actors = append(f.actors, verify.ActorFrom(ctx))
 }
 
-func notFound(what, name string) error { return verify.Errorf(verify.ENOTFOUND, "%s %s not found", what, name) }
+func notFound(what, name string) error {
+	return verify.Errorf(verify.ENOTFOUND, "%s %s not found", what, name)
+}
 
 func (f *fake) CreateUser(ctx context.Context, name string, opt verify.UserOptions) (verify.User, error) {
 	f.mu.Lock()
