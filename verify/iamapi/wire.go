@@ -281,14 +281,14 @@ func tagChar(c rune) bool {
 }
 
 var (
-	ruleUserName    = rule{min: 1, max: 64, ok: charsOf("+=,.@-"), pattern: `[\w+=,.@-]+`}
+	ruleUserName     = rule{min: 1, max: 64, ok: charsOf("+=,.@-"), pattern: `[\w+=,.@-]+`}
 	ruleExistingUser = rule{min: 1, max: 128, ok: charsOf("+=,.@-"), pattern: `[\w+=,.@-]+`}
-	ruleSerial      = rule{min: 9, max: 256, ok: charsOf("+=/:,.@-"), pattern: `[\w+=/:,.@-]+`}
-	ruleAuthCode    = rule{min: 6, max: 6, ok: digit, pattern: `[\d]+`}
-	ruleTokenCode   = rule{min: 6, max: 6, ok: digit, pattern: `[\d]*`}
-	ruleMFAName     = rule{min: 1, max: 226, ok: charsOf("+=,.@-"), pattern: `[\w+=,.@-]+`}
-	rulePath        = rule{min: 1, max: 512, pattern: `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`, check: validPath}
-	rulePathPrefix  = rule{min: 1, max: 512, pattern: `\u002F[\u0021-\u007F]*`, check: func(s string) bool {
+	ruleSerial       = rule{min: 9, max: 256, ok: charsOf("+=/:,.@-"), pattern: `[\w+=/:,.@-]+`}
+	ruleAuthCode     = rule{min: 6, max: 6, ok: digit, pattern: `[\d]+`}
+	ruleTokenCode    = rule{min: 6, max: 6, ok: digit, pattern: `[\d]*`}
+	ruleMFAName      = rule{min: 1, max: 226, ok: charsOf("+=,.@-"), pattern: `[\w+=,.@-]+`}
+	rulePath         = rule{min: 1, max: 512, pattern: `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`, check: validPath}
+	rulePathPrefix   = rule{min: 1, max: 512, pattern: `\u002F[\u0021-\u007F]*`, check: func(s string) bool {
 		return strings.HasPrefix(s, "/") && strings.IndexFunc(s, func(c rune) bool { return c < 0x21 || c > 0x7f }) < 0
 	}}
 	ruleMarker    = rule{min: 1, max: 320, ok: func(c rune) bool { return c >= 0x20 && c <= 0xff }, pattern: `[\u0020-\u00FF]+`}
