@@ -224,15 +224,15 @@ type UserOptions struct {
 type ErrorCode string
 
 const (
-	EINVALID      ErrorCode = "invalid"       // bad input: 400, IAM ValidationError/InvalidInput
-	ENOTFOUND     ErrorCode = "not_found"     // 404, NoSuchEntity
-	ECONFLICT     ErrorCode = "conflict"      // 409, EntityAlreadyExists / DeleteConflict
-	ELIMIT        ErrorCode = "limit"         // 409, LimitExceeded (9th device)
-	ECODE         ErrorCode = "invalid_code"  // 403, InvalidAuthenticationCode
-	ELOCKED       ErrorCode = "locked"        // 429, too many failures
-	EUNAUTHORIZED ErrorCode = "unauthorized"  // 401
-	EFORBIDDEN    ErrorCode = "forbidden"     // 403
-	EINTERNAL     ErrorCode = "internal"      // 500: never for bad input
+	EINVALID      ErrorCode = "invalid"      // bad input: 400, IAM ValidationError/InvalidInput
+	ENOTFOUND     ErrorCode = "not_found"    // 404, NoSuchEntity
+	ECONFLICT     ErrorCode = "conflict"     // 409, EntityAlreadyExists / DeleteConflict
+	ELIMIT        ErrorCode = "limit"        // 409, LimitExceeded (9th device)
+	ECODE         ErrorCode = "invalid_code" // 403, InvalidAuthenticationCode
+	ELOCKED       ErrorCode = "locked"       // 429, too many failures
+	EUNAUTHORIZED ErrorCode = "unauthorized" // 401
+	EFORBIDDEN    ErrorCode = "forbidden"    // 403
+	EINTERNAL     ErrorCode = "internal"     // 500: never for bad input
 )
 
 // Error is the verifier's error type.

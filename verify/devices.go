@@ -1,0 +1,719 @@
+package verify
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tokenlab/tokenlab/token"
+)
+
+// IAM's messages.
+const (
+	msgInUse     = "MFA Device is already in use."
+	msgBadCode   = "Authentication code for device is not valid."
+	msgLimit     = "Cannot exceed quota for MFADevicesPerUser: 8"
+	msgSTSCode   = "MultiFactorAuthentication failed with invalid MFA one time pass code."
+	msgSTSDevice = "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user."
+)
+
+func codeErr(r Reason, msg string) *Error {
+	return &Error{Code: ECODE, Message: msg, Reason: r, IAMCode: "InvalidAuthenticationCode"}
+}
+
+func lockedErr(until time.Time) *Error {
+	return &Error{Code: ELOCKED, Message: fmt.Sprintf("MFA device is locked after repeated failures until %s", until.UTC().Format(time.RFC3339)), Reason: ReasonLocked}
+}
+
+// stepAt returns the time step of t for spec as a signed number.
+func stepAt(spec token.Spec, t time.Time) int64 { return int64(spec.Step(t)) }
+
+// seedOf opens a device's sealed seed.
+func (s *Service) seedOf(d *DeviceRecord) (token.Seed, error) {
+	if len(d.SealedSeed) == 0 {
+		return nil, fmt.Errorf("device %s has no seed", d.ID)
+	}
+	b, err := s.getSealer().Open(d.KeyID, d.SealedSeed, SealAAD(SealedSeed, d.ID))
+	if err != nil {
+		return nil, fmt.Errorf("device %s: opening seed: %w", d.ID, err)
+	}
+	return token.Seed(b), nil
+}
+
+// matcher compares codes of one seed in constant time.
+type matcher struct {
+	h    *token.HOTPer
+	spec token.Spec
+	buf  [10]byte
+}
+
+func newMatcher(spec token.Spec, seed token.Seed) *matcher {
+	return &matcher{h: token.NewHOTPer(spec.Algorithm, spec.Digits, seed), spec: spec}
+}
+
+func (m *matcher) is(code string, step int64) bool {
+	if step < 0 || len(code) != m.spec.Digits {
+		return false
+	}
+	c := m.h.Append(m.buf[:0], uint64(step))
+	return subtle.ConstantTimeCompare(c, []byte(code)) == 1
+}
+
+// matchOne looks for code in [center-w, center+w]. Every candidate is
+// computed (no early exit), nearest to center preferred; among matches, one
+// above last is preferred over a replayed one.
+func (m *matcher) matchOne(code string, center int64, w int, last uint64) (step int64, ok bool) {
+	best := int64(-1)
+	for _, k := range offsets(w) {
+		st := center + int64(k)
+		if m.is(code, st) {
+			if best < 0 || (uint64(best) <= last && uint64(st) > last) {
+				best = st
+			}
+		}
+	}
+	return best, best >= 0
+}
+
+// matchPair looks for code1 at some step t and code2 at t+1 with t in
+// [lo, hi], nearest to prefer first, the later pair winning ties.
+func (m *matcher) matchPair(code1, code2 string, lo, hi, prefer int64) (int64, bool) {
+	best, found := int64(0), false
+	for t := lo; t <= hi; t++ {
+		if m.is(code1, t) && m.is(code2, t+1) {
+			if !found || abs(t-prefer) < abs(best-prefer) || (abs(t-prefer) == abs(best-prefer) && t > best) {
+				best, found = t, true
+			}
+		}
+	}
+	return best, found
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// offsets returns 0, -1, 1, -2, 2, … up to ±w.
+func offsets(w int) []int {
+	o := make([]int, 0, 2*w+1)
+	o = append(o, 0)
+	for k := 1; k <= w; k++ {
+		o = append(o, -k, k)
+	}
+	return o
+}
+
+// lockFunc is the back-off: LockAfter failures lock for LockBackoff, each
+// further one doubles it, up to LockMax.
+func (s *Service) lockFunc(now time.Time) func(int) time.Time {
+	return func(failures int) time.Time {
+		if failures < s.cfg.LockAfter {
+			return time.Time{}
+		}
+		d := s.cfg.LockBackoff
+		for i := s.cfg.LockAfter; i < failures && d < s.cfg.LockMax; i++ {
+			d *= 2
+		}
+		return now.Add(min(d, s.cfg.LockMax))
+	}
+}
+
+// ---- inventory
+
+// ImportTokens adds hardware tokens to the inventory in one transaction:
+// all of them, or none if a record is bad. Serials already present are
+// counted as Existing and left unchanged.
+func (s *Service) ImportTokens(ctx context.Context, next func() (TokenRecord, error)) (ImportResult, error) {
+	var res ImportResult
+	now := s.now()
+	sealer := s.getSealer()
+	err := s.update(ctx, "import", "", "", func(tx Tx, _ *error) error {
+		res = ImportResult{}
+		for i := 1; ; i++ {
+			r, err := next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return &Error{Code: EINVALID, Message: fmt.Sprintf("token record %d: %v", i, err)}
+			}
+			if _, err := token.ParseSerial(string(r.Serial)); err != nil {
+				return &Error{Code: EINVALID, Message: fmt.Sprintf("token record %d: %v", i, err)}
+			}
+			if err := r.Spec.Validate(); err != nil {
+				return &Error{Code: EINVALID, Message: fmt.Sprintf("token record %d (%s): %v", i, r.Serial, err)}
+			}
+			if _, err := token.NewSeed(r.Seed); err != nil {
+				return &Error{Code: EINVALID, Message: fmt.Sprintf("token record %d (%s): %v", i, r.Serial, err)}
+			}
+			id := string(r.Serial)
+			kid, ct, err := sealer.Seal(r.Seed, SealAAD(SealedSeed, id))
+			if err != nil {
+				return err
+			}
+			d := &DeviceRecord{Device: Device{ID: id, Kind: KindHardware, State: StateAvailable, Spec: r.Spec, CreatedAt: now}, SealedSeed: ct, KeyID: kid}
+			err = tx.CreateDevice(ctx, d)
+			switch {
+			case err == nil:
+				res.Added++
+				res.Serials = append(res.Serials, id)
+			case CodeOf(err) == ECONFLICT:
+				res.Existing++
+			default:
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return ImportResult{}, err
+	}
+	s.log.Info("verify: tokens imported", "added", res.Added, "existing", res.Existing)
+	return res, nil
+}
+
+// ListInventory lists hardware tokens in state ("" for every state).
+func (s *Service) ListInventory(ctx context.Context, state State, p Page) ([]Device, string, error) {
+	switch state {
+	case "", StateAvailable, StateAssigned, StateLost:
+	default:
+		return nil, "", &Error{Code: EINVALID, Message: fmt.Sprintf("unknown state %q (want available, assigned or lost)", trunc(string(state)))}
+	}
+	return s.listDevices(ctx, DeviceFilter{Kind: KindHardware, State: state}, p)
+}
+
+func (s *Service) listDevices(ctx context.Context, f DeviceFilter, p Page) ([]Device, string, error) {
+	n, err := pageSize(p)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeMarker(p.Marker)
+	if err != nil {
+		return nil, "", err
+	}
+	var recs []*DeviceRecord
+	err = s.store.View(ctx, func(tx Tx) error {
+		if f.User != "" {
+			u, err := tx.User(ctx, f.User)
+			if err != nil {
+				return err
+			}
+			f.User = u.Name
+		}
+		recs, err = tx.Devices(ctx, f, after, n+1)
+		return err
+	})
+	if err != nil {
+		return nil, "", s.internal("list-devices", err)
+	}
+	next := ""
+	if len(recs) > n {
+		recs = recs[:n]
+		next = encodeMarker(recs[n-1].ID)
+	}
+	out := make([]Device, len(recs))
+	for i, r := range recs {
+		out[i] = r.Device
+	}
+	return out, next, nil
+}
+
+// ---- virtual devices
+
+// CreateVirtual creates an unassigned virtual MFA device and returns its
+// seed and otpauth URI: the only time they leave the verifier.
+func (s *Service) CreateVirtual(ctx context.Context, name, path string, tags map[string]string) (VirtualDevice, error) {
+	if path == "" {
+		path = "/"
+	}
+	if err := token.ValidMFAName(name); err != nil {
+		err = &Error{Code: EINVALID, Message: strings.TrimPrefix(err.Error(), "token: "), IAMCode: "ValidationError"}
+		s.audit(ctx, "create-virtual", "", name, err)
+		return VirtualDevice{}, err
+	}
+	if err := first(validPath(path), validTags(tags)); err != nil {
+		s.audit(ctx, "create-virtual", "", name, err)
+		return VirtualDevice{}, err
+	}
+	arn := token.MFAARN{Account: s.cfg.Account, Path: path, Name: name}.String()
+	seed, err := token.GenerateSeed(s.cfg.Rand, token.SHA1) // 20 bytes
+	if err != nil {
+		return VirtualDevice{}, s.internal("create-virtual", err)
+	}
+	kid, ct, err := s.getSealer().Seal(seed, SealAAD(SealedSeed, arn))
+	if err != nil {
+		return VirtualDevice{}, s.internal("create-virtual", err)
+	}
+	d := &DeviceRecord{Device: Device{ID: arn, Kind: KindVirtual, State: StateAvailable, Spec: token.DefaultSpec, CreatedAt: s.now(), Tags: tags}, SealedSeed: ct, KeyID: kid}
+	err = s.update(ctx, "create-virtual", "", arn, func(tx Tx, _ *error) error {
+		return tx.CreateDevice(ctx, d)
+	})
+	if err != nil {
+		return VirtualDevice{}, err
+	}
+	key := token.Key{Type: token.TOTP, Account: name + "@" + s.cfg.Account, Seed: seed, Spec: token.DefaultSpec}
+	return VirtualDevice{Device: d.Device, Seed: seed, URI: key.URI()}, nil
+}
+
+// DeleteVirtual deletes an unassigned virtual device.
+func (s *Service) DeleteVirtual(ctx context.Context, arn string) error {
+	if err := validDevice(arn); err != nil {
+		return err
+	}
+	return s.update(ctx, "delete-virtual", "", arn, func(tx Tx, _ *error) error {
+		d, err := tx.Device(ctx, arn)
+		if err != nil {
+			return err
+		}
+		if d.Kind != KindVirtual {
+			return &Error{Code: EINVALID, Message: fmt.Sprintf("%s is not a virtual MFA device", arn)}
+		}
+		if d.State == StateAssigned {
+			return &Error{Code: ECONFLICT, Message: "MFA VirtualDevice in use. Must deactivate first.", IAMCode: "DeleteConflict"}
+		}
+		return tx.DeleteDevice(ctx, arn)
+	})
+}
+
+// ListVirtual lists virtual devices by assignment status.
+func (s *Service) ListVirtual(ctx context.Context, a Assignment, p Page) ([]Device, string, error) {
+	switch a {
+	case "", AssignmentAny, AssignmentAssigned, AssignmentUnassigned:
+	default:
+		return nil, "", &Error{Code: EINVALID, Message: fmt.Sprintf("AssignmentStatus %q: want Assigned, Unassigned or Any", trunc(string(a))), IAMCode: "ValidationError"}
+	}
+	if a == AssignmentAny {
+		a = ""
+	}
+	return s.listDevices(ctx, DeviceFilter{Kind: KindVirtual, Assigned: a}, p)
+}
+
+func validTags(tags map[string]string) error {
+	if len(tags) > 50 {
+		return &Error{Code: ELIMIT, Message: "Cannot exceed quota for TagsPerMFADevice: 50", IAMCode: "LimitExceeded"}
+	}
+	for k, v := range tags {
+		if len(k) < 1 || len(k) > 128 || len(v) > 256 {
+			return &Error{Code: EINVALID, Message: "tag keys must be 1 to 128 characters and values at most 256", IAMCode: "InvalidInput"}
+		}
+	}
+	return nil
+}
+
+// ---- enable, check, resync
+
+func (s *Service) checkArgs(user, device string, codes ...string) error {
+	if err := first(validUserName(user, 128), validDevice(device)); err != nil {
+		return err
+	}
+	for _, c := range codes {
+		if err := validCode(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Enable assigns device to user after two consecutive codes. The codes are
+// looked for with the first at a step within [now-Window-1, now+Window]
+// (one more step late than early: codes are often typed late); the second
+// code's step fixes the drift and is recorded as used.
+func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string) error {
+	if err := s.checkArgs(user, device, code1, code2); err != nil {
+		s.audit(ctx, "enable", user, device, err)
+		return err
+	}
+	now := s.now()
+	return s.update(ctx, "enable", user, device, func(tx Tx, refusal *error) error {
+		u, err := tx.LockUser(ctx, user)
+		if err != nil {
+			return err
+		}
+		d, err := tx.Device(ctx, device)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Kind == KindFIDO:
+			return &Error{Code: EINVALID, Message: "FIDO security keys are registered in the console, not enabled with codes", IAMCode: "InvalidInput"}
+		case d.State == StateLost:
+			return &Error{Code: EFORBIDDEN, Message: fmt.Sprintf("MFA device %s was reported lost and cannot be enabled.", device), Reason: ReasonLost}
+		case d.State == StateAssigned:
+			return &Error{Code: ECONFLICT, Message: msgInUse, IAMCode: "EntityAlreadyExists"}
+		}
+		n, err := tx.CountDevices(ctx, u.Name)
+		if err != nil {
+			return err
+		}
+		if n >= MaxDevicesPerUser {
+			return &Error{Code: ELIMIT, Message: msgLimit, IAMCode: "LimitExceeded"}
+		}
+		seed, err := s.seedOf(d)
+		if err != nil {
+			return err
+		}
+		defer seed.Wipe()
+		m := newMatcher(d.Spec, seed)
+		cur := stepAt(d.Spec, now)
+		w := int64(s.cfg.Window)
+		t, ok := m.matchPair(code1, code2, cur-w-1, cur+w, cur-1)
+		if !ok {
+			*refusal = codeErr(ReasonWrong, msgBadCode)
+			return nil
+		}
+		if uint64(t) <= d.LastStep {
+			*refusal = codeErr(ReasonReplayed, msgBadCode)
+			return nil
+		}
+		won, err := tx.Assign(ctx, StepUpdate{ID: d.ID, User: u.Name, Above: uint64(t), Step: uint64(t + 1), Drift: t + 1 - cur, Now: now})
+		if err != nil {
+			return err
+		}
+		if !won { // changed since we read it (another process)
+			*refusal = codeErr(ReasonReplayed, msgBadCode)
+		}
+		return nil
+	})
+}
+
+// verdict is what a code check decided before writing it.
+type verdict struct {
+	user     string // canonical name
+	dev      *DeviceRecord
+	accepted bool
+	step     int64
+	drift    int64
+	reason   Reason
+	err      error // bad input, unknown entity, FIDO
+}
+
+// judge reads user and device and evaluates code without writing.
+func (s *Service) judge(ctx context.Context, user, device, code string, now time.Time) verdict {
+	var v verdict
+	err := s.store.View(ctx, func(tx Tx) error {
+		u, err := tx.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		v.user = u.Name
+		v.dev, err = tx.Device(ctx, device)
+		return err
+	})
+	if err != nil {
+		v.err = s.internal("check", err)
+		return v
+	}
+	d := v.dev
+	switch {
+	case d.State == StateLost:
+		v.reason = ReasonLost
+		return v
+	case d.State != StateAssigned || d.User != v.user:
+		v.reason = ReasonNotEnabled
+		return v
+	case d.Kind == KindFIDO:
+		v.err = &Error{Code: EINVALID, Message: "FIDO security keys do not produce one-time codes", IAMCode: "ValidationError"}
+		return v
+	case now.Before(d.LockedUntil):
+		v.reason = ReasonLocked
+		return v
+	}
+	seed, err := s.seedOf(d)
+	if err != nil {
+		v.err = s.internal("check", err)
+		return v
+	}
+	defer seed.Wipe()
+	m := newMatcher(d.Spec, seed)
+	cur := stepAt(d.Spec, now)
+	st, ok := m.matchOne(code, cur+d.Drift, s.cfg.Window, d.LastStep)
+	switch {
+	case !ok:
+		v.reason = ReasonWrong
+	case uint64(st) <= d.LastStep:
+		v.reason = ReasonReplayed
+	default:
+		v.accepted, v.step, v.drift = true, st, st-cur
+	}
+	return v
+}
+
+// decide checks code and writes the decision through the store's group
+// commit: on a match, the compare-and-set of the last step (and onAccept,
+// in the same transaction); on a wrong code, one more failure. Either way
+// the audit event. Refusals come back as a Decision, not an error.
+func (s *Service) decide(ctx context.Context, action, user, device, code string, onAccept func(tx Tx, user string) error) (Decision, error) {
+	if err := s.checkArgs(user, device, code); err != nil {
+		s.audit(ctx, action, user, device, err)
+		return Decision{}, err
+	}
+	now := s.now()
+	v := s.judge(ctx, user, device, code, now)
+	if v.err != nil {
+		s.audit(ctx, action, user, device, v.err)
+		return Decision{}, v.err
+	}
+	if v.user != "" {
+		user = v.user
+	}
+	var dec Decision
+	err := s.store.Batch(ctx, func(tx Tx) error {
+		dec = Decision{}
+		switch {
+		case v.accepted:
+			won, err := tx.AdvanceStep(ctx, StepUpdate{ID: v.dev.ID, User: user, Above: uint64(v.step), Step: uint64(v.step), Drift: v.drift, Now: now})
+			if err != nil {
+				return err
+			}
+			if won {
+				dec = Decision{Accepted: true, Step: uint64(v.step)}
+				if onAccept != nil {
+					if err := onAccept(tx, user); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			// Lost the compare-and-set: see why.
+			d, err := tx.Device(ctx, v.dev.ID)
+			if err != nil {
+				return err
+			}
+			switch {
+			case d.State == StateLost:
+				dec.Reason = ReasonLost
+			case d.State != StateAssigned || d.User != user:
+				dec.Reason = ReasonNotEnabled
+			case now.Before(d.LockedUntil):
+				dec.Reason, dec.LockedUntil = ReasonLocked, d.LockedUntil
+			default:
+				dec.Reason = ReasonReplayed
+			}
+		case v.reason == ReasonWrong:
+			_, until, err := tx.RecordFailure(ctx, v.dev.ID, s.lockFunc(now))
+			if err != nil {
+				return err
+			}
+			dec = Decision{Reason: ReasonWrong, LockedUntil: until}
+		default:
+			dec.Reason = v.reason
+			if v.reason == ReasonLocked {
+				dec.LockedUntil = v.dev.LockedUntil
+			}
+		}
+		out := "ok"
+		if !dec.Accepted {
+			out = "refused"
+		}
+		return tx.AppendAudit(ctx, s.event(ctx, action, user, device, out, string(dec.Reason)))
+	})
+	if err != nil {
+		err = s.internal(action, err)
+		s.audit(ctx, action, user, device, err)
+		return Decision{}, err
+	}
+	if !dec.LockedUntil.IsZero() && dec.Reason == ReasonWrong {
+		s.log.Warn("verify: device locked after repeated failures", "device", device, "until", dec.LockedUntil)
+	}
+	return dec, nil
+}
+
+// Check decides whether code is good for user's device now. A refused code
+// is a Decision with a Reason and a nil error; errors are for bad input
+// (EINVALID), unknown users or devices (ENOTFOUND) and failures.
+func (s *Service) Check(ctx context.Context, user, device, code string) (Decision, error) {
+	return s.decide(ctx, "check", user, device, code, nil)
+}
+
+// Resync searches ± ResyncWindow steps around now for two consecutive
+// codes and resets the device's drift to where they are.
+func (s *Service) Resync(ctx context.Context, user, device, code1, code2 string) error {
+	if err := s.checkArgs(user, device, code1, code2); err != nil {
+		s.audit(ctx, "resync", user, device, err)
+		return err
+	}
+	now := s.now()
+	return s.update(ctx, "resync", user, device, func(tx Tx, refusal *error) error {
+		u, err := tx.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		d, err := tx.Device(ctx, device)
+		if err != nil {
+			return err
+		}
+		if d.State != StateAssigned || d.User != u.Name {
+			return noSuchDevice(device)
+		}
+		if d.Kind == KindFIDO {
+			return &Error{Code: EINVALID, Message: "FIDO security keys never need a resync", IAMCode: "InvalidInput"}
+		}
+		if now.Before(d.LockedUntil) {
+			*refusal = lockedErr(d.LockedUntil)
+			return nil
+		}
+		seed, err := s.seedOf(d)
+		if err != nil {
+			return err
+		}
+		defer seed.Wipe()
+		m := newMatcher(d.Spec, seed)
+		cur := stepAt(d.Spec, now)
+		r := int64(s.cfg.ResyncWindow)
+		t, ok := m.matchPair(code1, code2, cur-r, cur+r-1, cur)
+		if !ok {
+			if _, _, err := tx.RecordFailure(ctx, d.ID, s.lockFunc(now)); err != nil {
+				return err
+			}
+			*refusal = codeErr(ReasonWrong, msgBadCode)
+			return nil
+		}
+		if uint64(t) <= d.LastStep {
+			*refusal = codeErr(ReasonReplayed, msgBadCode)
+			return nil
+		}
+		won, err := tx.AdvanceStep(ctx, StepUpdate{ID: d.ID, User: u.Name, Above: uint64(t), Step: uint64(t + 1), Drift: t + 1 - cur, Now: now})
+		if err != nil {
+			return err
+		}
+		if !won {
+			*refusal = codeErr(ReasonReplayed, msgBadCode)
+		}
+		return nil
+	})
+}
+
+func noSuchDevice(id string) *Error {
+	return &Error{Code: ENOTFOUND, Message: fmt.Sprintf("MFA Device with serial number %s does not exist.", id), IAMCode: "NoSuchEntity"}
+}
+
+// Deactivate takes device from user: a hardware token goes back to the
+// inventory, a virtual device becomes unassigned. Its last accepted step
+// stays, so codes used before cannot be used after a re-enable.
+func (s *Service) Deactivate(ctx context.Context, user, device string) error {
+	if err := first(validUserName(user, 128), validDevice(device)); err != nil {
+		return err
+	}
+	return s.update(ctx, "deactivate", user, device, func(tx Tx, _ *error) error {
+		u, err := tx.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		d, err := tx.Device(ctx, device)
+		if err != nil {
+			return err
+		}
+		if d.State != StateAssigned || d.User != u.Name {
+			return noSuchDevice(device)
+		}
+		_, err = tx.Detach(ctx, d.ID, StateAvailable)
+		return err
+	})
+}
+
+// MarkLost reports a device lost or stolen: in one transaction it is
+// detached from every user it was attached to and can never be enabled
+// again. It returns those users.
+func (s *Service) MarkLost(ctx context.Context, serial string) ([]string, error) {
+	if err := validDevice(serial); err != nil {
+		return nil, err
+	}
+	var from []string
+	err := s.update(ctx, "lost", "", serial, func(tx Tx, _ *error) error {
+		from = nil
+		u, err := tx.Detach(ctx, serial, StateLost)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			from = append(from, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("verify: device reported lost", "device", serial, "detached_from", len(from))
+	return from, nil
+}
+
+// Unlock clears a device's failures and lock (an administrator's call).
+func (s *Service) Unlock(ctx context.Context, device string) error {
+	if err := validDevice(device); err != nil {
+		return err
+	}
+	return s.update(ctx, "unlock", "", device, func(tx Tx, _ *error) error {
+		return tx.Unlock(ctx, device)
+	})
+}
+
+// GetDevice returns a device (never its seed).
+func (s *Service) GetDevice(ctx context.Context, device string) (Device, error) {
+	if err := validDevice(device); err != nil {
+		return Device{}, err
+	}
+	var d *DeviceRecord
+	err := s.store.View(ctx, func(tx Tx) (err error) {
+		d, err = tx.Device(ctx, device)
+		return err
+	})
+	if err != nil {
+		return Device{}, s.internal("get-device", err)
+	}
+	return d.Device, nil
+}
+
+// ListDevices lists the devices assigned to user.
+func (s *Service) ListDevices(ctx context.Context, user string, p Page) ([]Device, string, error) {
+	if err := validUserName(user, 128); err != nil {
+		return nil, "", err
+	}
+	return s.listDevices(ctx, DeviceFilter{User: user}, p)
+}
+
+// TagDevice adds or replaces tags on a device (at most 50).
+func (s *Service) TagDevice(ctx context.Context, device string, tags map[string]string) error {
+	if err := first(validDevice(device), validTags(tags)); err != nil {
+		return err
+	}
+	return s.update(ctx, "tag", "", device, func(tx Tx, _ *error) error {
+		d, err := tx.Device(ctx, device)
+		if err != nil {
+			return err
+		}
+		merged := make(map[string]string, len(d.Tags)+len(tags))
+		for k, v := range d.Tags {
+			merged[k] = v
+		}
+		for k, v := range tags {
+			merged[k] = v
+		}
+		if err := validTags(merged); err != nil {
+			return err
+		}
+		return tx.SetTags(ctx, device, merged)
+	})
+}
+
+// UntagDevice removes tags by key.
+func (s *Service) UntagDevice(ctx context.Context, device string, keys []string) error {
+	if err := validDevice(device); err != nil {
+		return err
+	}
+	return s.update(ctx, "untag", "", device, func(tx Tx, _ *error) error {
+		d, err := tx.Device(ctx, device)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			delete(d.Tags, k)
+		}
+		return tx.SetTags(ctx, device, d.Tags)
+	})
+}

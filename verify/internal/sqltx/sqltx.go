@@ -1,0 +1,534 @@
+// Package sqltx is the SQL both stores share: verify.Tx written once over
+// a small connection interface, in the SQL common to SQLite and PostgreSQL
+// ($N placeholders, ON CONFLICT, RETURNING, SAVEPOINT), plus the group
+// commit writer ([Batcher]). Each store adapts its driver to [Conn] and
+// supplies a [Dialect] for what differs.
+package sqltx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+)
+
+// Conn is a transaction of either driver.
+type Conn interface {
+	Exec(ctx context.Context, q string, args ...any) (rowsAffected int64, err error)
+	Query(ctx context.Context, q string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) Row
+}
+
+// Row is one result row.
+type Row interface{ Scan(dest ...any) error }
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Dialect is what differs between the stores.
+type Dialect struct {
+	ForUpdate string           // appended to SELECTs by LockUser
+	IsUnique  func(error) bool // a unique-constraint violation
+	IsNoRows  func(error) bool // QueryRow found nothing
+}
+
+// Tx implements verify.Tx over a Conn.
+type Tx struct {
+	C Conn
+	D *Dialect
+}
+
+var _ verify.Tx = (*Tx)(nil)
+
+func t2i(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func i2t(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (x *Tx) notFound(err error, format string, a ...any) error {
+	if x.D.IsNoRows(err) {
+		return verify.Errorf(verify.ENOTFOUND, format, a...)
+	}
+	return err
+}
+
+// ---- users
+
+const userCols = `name, id, path, arn, admin, require_mfa, password, created_at`
+
+func scanUser(r Row) (*verify.UserRecord, error) {
+	var u verify.UserRecord
+	var admin, req, created int64
+	if err := r.Scan(&u.Name, &u.ID, &u.Path, &u.Arn, &admin, &req, &u.PasswordHash, &created); err != nil {
+		return nil, err
+	}
+	u.Admin, u.RequireMFA, u.CreatedAt = admin != 0, req != 0, i2t(created)
+	return &u, nil
+}
+
+func (x *Tx) CreateUser(ctx context.Context, u *verify.UserRecord) error {
+	_, err := x.C.Exec(ctx, `INSERT INTO users (name_key, `+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		strings.ToLower(u.Name), u.Name, u.ID, u.Path, u.Arn, b2i(u.Admin), b2i(u.RequireMFA), u.PasswordHash, t2i(u.CreatedAt))
+	if err != nil && x.D.IsUnique(err) {
+		return &verify.Error{Code: verify.ECONFLICT, Message: fmt.Sprintf("User with name %s already exists.", u.Name), IAMCode: "EntityAlreadyExists"}
+	}
+	return err
+}
+
+func (x *Tx) User(ctx context.Context, name string) (*verify.UserRecord, error) {
+	u, err := scanUser(x.C.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE name_key = $1`, strings.ToLower(name)))
+	if err != nil {
+		return nil, x.notFound(err, "The user with name %s cannot be found.", name)
+	}
+	return u, nil
+}
+
+func (x *Tx) LockUser(ctx context.Context, name string) (*verify.UserRecord, error) {
+	u, err := scanUser(x.C.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE name_key = $1`+x.D.ForUpdate, strings.ToLower(name)))
+	if err != nil {
+		return nil, x.notFound(err, "The user with name %s cannot be found.", name)
+	}
+	return u, nil
+}
+
+func (x *Tx) Users(ctx context.Context, pathPrefix, after string, limit int) ([]*verify.UserRecord, error) {
+	q := `SELECT ` + userCols + ` FROM users WHERE name_key > $1`
+	args := []any{strings.ToLower(after)}
+	if pathPrefix != "" && pathPrefix != "/" {
+		q += ` AND substr(path, 1, ` + strconv.Itoa(len(pathPrefix)) + `) = $2`
+		args = append(args, pathPrefix)
+	}
+	q += ` ORDER BY name_key LIMIT ` + strconv.Itoa(limit)
+	rows, err := x.C.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*verify.UserRecord
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (x *Tx) UpdateUser(ctx context.Context, u *verify.UserRecord) error {
+	n, err := x.C.Exec(ctx, `UPDATE users SET password = $2, admin = $3, require_mfa = $4 WHERE name_key = $1`,
+		strings.ToLower(u.Name), u.PasswordHash, b2i(u.Admin), b2i(u.RequireMFA))
+	if err == nil && n == 0 {
+		return verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", u.Name)
+	}
+	return err
+}
+
+func (x *Tx) DeleteUser(ctx context.Context, name string) error {
+	n, err := x.C.Exec(ctx, `DELETE FROM users WHERE name_key = $1`, strings.ToLower(name))
+	if err == nil && n == 0 {
+		return verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", name)
+	}
+	return err
+}
+
+// ---- devices
+
+const deviceCols = `id, kind, state, user_name, algorithm, digits, period, seed, key_id, enabled_at, created_at, drift, last_step, failures, locked_until, tags`
+
+func scanDevice(r Row) (*verify.DeviceRecord, error) {
+	var d verify.DeviceRecord
+	var kind, state, tags string
+	var alg, digits, period, enabled, created, last, failures, locked int64
+	if err := r.Scan(&d.ID, &kind, &state, &d.User, &alg, &digits, &period, &d.SealedSeed, &d.KeyID,
+		&enabled, &created, &d.Drift, &last, &failures, &locked, &tags); err != nil {
+		return nil, err
+	}
+	d.Kind, d.State = verify.Kind(kind), verify.State(state)
+	d.Spec = token.Spec{Algorithm: token.Algorithm(alg), Digits: int(digits), Period: time.Duration(period) * time.Second}
+	d.EnabledAt, d.CreatedAt, d.LockedUntil = i2t(enabled), i2t(created), i2t(locked)
+	d.LastStep, d.Failures = uint64(last), int(failures)
+	if len(d.SealedSeed) == 0 {
+		d.SealedSeed = nil
+	}
+	if tags != "" {
+		if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
+			return nil, fmt.Errorf("device %s: tags: %w", d.ID, err)
+		}
+	}
+	return &d, nil
+}
+
+func tagsJSON(t map[string]string) string {
+	if len(t) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
+func (x *Tx) CreateDevice(ctx context.Context, d *verify.DeviceRecord) error {
+	seed := d.SealedSeed
+	if seed == nil {
+		seed = []byte{}
+	}
+	_, err := x.C.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		d.ID, string(d.Kind), string(d.State), d.User, int64(d.Spec.Algorithm), int64(d.Spec.Digits), int64(d.Spec.Period/time.Second),
+		seed, d.KeyID, t2i(d.EnabledAt), t2i(d.CreatedAt), d.Drift, int64(d.LastStep), int64(d.Failures), t2i(d.LockedUntil), tagsJSON(d.Tags))
+	if err != nil && x.D.IsUnique(err) {
+		return &verify.Error{Code: verify.ECONFLICT, Message: "MFA device already exists.", IAMCode: "EntityAlreadyExists"}
+	}
+	return err
+}
+
+func noDevice(id string) error {
+	return verify.Errorf(verify.ENOTFOUND, "MFA Device with serial number %s does not exist.", id)
+}
+
+func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error) {
+	d, err := scanDevice(x.C.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
+	if err != nil {
+		if x.D.IsNoRows(err) {
+			return nil, noDevice(id)
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, limit int) ([]*verify.DeviceRecord, error) {
+	q := `SELECT ` + deviceCols + ` FROM devices WHERE id > $1`
+	args := []any{after}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += " AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args)))
+	}
+	if f.Kind != "" {
+		add("kind = ?", string(f.Kind))
+	}
+	if f.State != "" {
+		add("state = ?", string(f.State))
+	}
+	if f.User != "" {
+		add("user_name = ?", f.User)
+	}
+	switch f.Assigned {
+	case verify.AssignmentAssigned:
+		add("state = ?", string(verify.StateAssigned))
+	case verify.AssignmentUnassigned:
+		add("state <> ?", string(verify.StateAssigned))
+	}
+	q += ` ORDER BY id`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := x.C.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*verify.DeviceRecord
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (x *Tx) CountDevices(ctx context.Context, user string) (int, error) {
+	var n int64
+	err := x.C.QueryRow(ctx, `SELECT count(*) FROM devices WHERE user_name = $1`, user).Scan(&n)
+	return int(n), err
+}
+
+func (x *Tx) DeleteDevice(ctx context.Context, id string) error {
+	n, err := x.C.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	if err == nil && n == 0 {
+		return noDevice(id)
+	}
+	return err
+}
+
+func (x *Tx) Assign(ctx context.Context, a verify.StepUpdate) (bool, error) {
+	n, err := x.C.Exec(ctx, `UPDATE devices SET state = 'assigned', user_name = $2, last_step = $4, drift = $5,
+		enabled_at = $6, failures = 0, locked_until = 0
+		WHERE id = $1 AND state = 'available' AND user_name = '' AND last_step < $3`,
+		a.ID, a.User, int64(a.Above), int64(a.Step), a.Drift, t2i(a.Now))
+	return n == 1, err
+}
+
+func (x *Tx) AdvanceStep(ctx context.Context, a verify.StepUpdate) (bool, error) {
+	n, err := x.C.Exec(ctx, `UPDATE devices SET last_step = $4, drift = $5, failures = 0, locked_until = 0
+		WHERE id = $1 AND user_name = $2 AND state = 'assigned' AND last_step < $3 AND locked_until <= $6`,
+		a.ID, a.User, int64(a.Above), int64(a.Step), a.Drift, t2i(a.Now))
+	return n == 1, err
+}
+
+func (x *Tx) RecordFailure(ctx context.Context, id string, lock func(int) time.Time) (int, time.Time, error) {
+	var f int64
+	err := x.C.QueryRow(ctx, `UPDATE devices SET failures = failures + 1 WHERE id = $1 RETURNING failures`, id).Scan(&f)
+	if err != nil {
+		if x.D.IsNoRows(err) {
+			return 0, time.Time{}, noDevice(id)
+		}
+		return 0, time.Time{}, err
+	}
+	until := lock(int(f))
+	if !until.IsZero() {
+		if _, err := x.C.Exec(ctx, `UPDATE devices SET locked_until = $2 WHERE id = $1`, id, t2i(until)); err != nil {
+			return 0, time.Time{}, err
+		}
+	}
+	return int(f), until, nil
+}
+
+func (x *Tx) Detach(ctx context.Context, id string, state verify.State) (string, error) {
+	var user string
+	err := x.C.QueryRow(ctx, `SELECT user_name FROM devices WHERE id = $1`+x.D.ForUpdate, id).Scan(&user)
+	if err != nil {
+		if x.D.IsNoRows(err) {
+			return "", noDevice(id)
+		}
+		return "", err
+	}
+	_, err = x.C.Exec(ctx, `UPDATE devices SET state = $2, user_name = '', enabled_at = 0, failures = 0, locked_until = 0
+		WHERE id = $1`, id, string(state))
+	return user, err
+}
+
+func (x *Tx) Unlock(ctx context.Context, id string) error {
+	n, err := x.C.Exec(ctx, `UPDATE devices SET failures = 0, locked_until = 0 WHERE id = $1`, id)
+	if err == nil && n == 0 {
+		return noDevice(id)
+	}
+	return err
+}
+
+func (x *Tx) SetTags(ctx context.Context, id string, tags map[string]string) error {
+	n, err := x.C.Exec(ctx, `UPDATE devices SET tags = $2 WHERE id = $1`, id, tagsJSON(tags))
+	if err == nil && n == 0 {
+		return noDevice(id)
+	}
+	return err
+}
+
+// ---- access keys
+
+const keyCols = `id, user_name, status, created_at, secret, key_id, session, expires, mfa, mfa_device`
+
+func scanKey(r Row) (*verify.AccessKeyRecord, error) {
+	var k verify.AccessKeyRecord
+	var created, session, expires, mfa int64
+	if err := r.Scan(&k.ID, &k.User, &k.Status, &created, &k.Sealed, &k.KeyID, &session, &expires, &mfa, &k.MFADevice); err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.Session, k.Expires, k.MFA = i2t(created), session != 0, i2t(expires), mfa != 0
+	return &k, nil
+}
+
+func (x *Tx) CreateAccessKey(ctx context.Context, k *verify.AccessKeyRecord) error {
+	_, err := x.C.Exec(ctx, `INSERT INTO access_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		k.ID, k.User, k.Status, t2i(k.CreatedAt), k.Sealed, k.KeyID, b2i(k.Session), t2i(k.Expires), b2i(k.MFA), k.MFADevice)
+	if err != nil && x.D.IsUnique(err) {
+		return verify.Errorf(verify.ECONFLICT, "access key %s already exists", k.ID)
+	}
+	return err
+}
+
+func (x *Tx) AccessKey(ctx context.Context, id string) (*verify.AccessKeyRecord, error) {
+	k, err := scanKey(x.C.QueryRow(ctx, `SELECT `+keyCols+` FROM access_keys WHERE id = $1`, id))
+	if err != nil {
+		return nil, x.notFound(err, "The Access Key with id %s cannot be found.", id)
+	}
+	return k, nil
+}
+
+func (x *Tx) AccessKeys(ctx context.Context, user string, sessions bool) ([]*verify.AccessKeyRecord, error) {
+	rows, err := x.C.Query(ctx, `SELECT `+keyCols+` FROM access_keys WHERE user_name = $1 AND session = $2 ORDER BY created_at, id`, user, b2i(sessions))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*verify.AccessKeyRecord
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (x *Tx) DeleteAccessKey(ctx context.Context, id string) error {
+	n, err := x.C.Exec(ctx, `DELETE FROM access_keys WHERE id = $1`, id)
+	if err == nil && n == 0 {
+		return verify.Errorf(verify.ENOTFOUND, "The Access Key with id %s cannot be found.", id)
+	}
+	return err
+}
+
+func (x *Tx) DeleteSessionKeys(ctx context.Context, user string, before time.Time) (int, error) {
+	q, args := `DELETE FROM access_keys WHERE session = 1`, []any{}
+	if user != "" {
+		args = append(args, user)
+		q += ` AND user_name = $1`
+	}
+	if !before.IsZero() {
+		args = append(args, t2i(before))
+		q += ` AND expires < $` + strconv.Itoa(len(args))
+	}
+	n, err := x.C.Exec(ctx, q, args...)
+	return int(n), err
+}
+
+// ---- API tokens
+
+func (x *Tx) CreateAPIToken(ctx context.Context, name string, hash []byte, created time.Time) error {
+	_, err := x.C.Exec(ctx, `INSERT INTO api_tokens (name, hash, created_at) VALUES ($1, $2, $3)`, name, hash, t2i(created))
+	if err != nil && x.D.IsUnique(err) {
+		return verify.Errorf(verify.ECONFLICT, "API token %s already exists", name)
+	}
+	return err
+}
+
+func (x *Tx) APIToken(ctx context.Context, hash []byte) (string, []byte, error) {
+	var name string
+	var stored []byte
+	err := x.C.QueryRow(ctx, `SELECT name, hash FROM api_tokens WHERE hash = $1`, hash).Scan(&name, &stored)
+	if err != nil {
+		if x.D.IsNoRows(err) {
+			return "", nil, verify.Errorf(verify.EUNAUTHORIZED, "unknown API token")
+		}
+		return "", nil, err
+	}
+	return name, stored, nil
+}
+
+// ---- sealing
+
+func (x *Tx) Reseal(ctx context.Context, f func(verify.Sealed) (string, []byte, error)) (int, error) {
+	var items []verify.Sealed
+	for _, t := range []struct {
+		kind verify.SealedKind
+		q    string
+	}{
+		{verify.SealedSeed, `SELECT id, key_id, seed FROM devices WHERE key_id <> '' ORDER BY id`},
+		{verify.SealedAccessKey, `SELECT id, key_id, secret FROM access_keys ORDER BY id`},
+	} {
+		rows, err := x.C.Query(ctx, t.q)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+			s := verify.Sealed{Kind: t.kind}
+			if err := rows.Scan(&s.ID, &s.KeyID, &s.Ciphertext); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			items = append(items, s)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, err
+		}
+	}
+	for _, s := range items {
+		id, ct, err := f(s)
+		if err != nil {
+			return 0, err
+		}
+		q := `UPDATE devices SET key_id = $2, seed = $3 WHERE id = $1`
+		if s.Kind == verify.SealedAccessKey {
+			q = `UPDATE access_keys SET key_id = $2, secret = $3 WHERE id = $1`
+		}
+		if _, err := x.C.Exec(ctx, q, s.ID, id, ct); err != nil {
+			return 0, err
+		}
+	}
+	return len(items), nil
+}
+
+// ---- audit
+
+func (x *Tx) AppendAudit(ctx context.Context, e *verify.AuditEvent) error {
+	return x.C.QueryRow(ctx, `INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		t2i(e.Time), e.Actor, e.Action, e.User, e.Device, e.Outcome, e.Reason, e.Source).Scan(&e.ID)
+}
+
+func (x *Tx) Audit(ctx context.Context, f verify.AuditFilter) ([]verify.AuditEvent, error) {
+	q := `SELECT id, time, actor, action, user_name, device, outcome, reason, source FROM audit WHERE 1 = 1`
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += " AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args)))
+	}
+	if f.User != "" {
+		add("user_name = ?", f.User)
+	}
+	if f.Device != "" {
+		add("device = ?", f.Device)
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", t2i(f.Since))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit)
+	rows, err := x.C.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []verify.AuditEvent
+	for rows.Next() {
+		var e verify.AuditEvent
+		var t int64
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.User, &e.Device, &e.Outcome, &e.Reason, &e.Source); err != nil {
+			return nil, err
+		}
+		e.Time = i2t(t)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ErrClosed is returned by Batch after the store is closed.
+var ErrClosed = errors.New("verify: store closed")
