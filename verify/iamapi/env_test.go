@@ -47,7 +47,7 @@ func (c *clock) Step() {
 // env is an IAM/STS endpoint over a verifier, served by httptest, with an
 // administrator key.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	v     verify.Verifier
 	clock *clock
 	srv   *httptest.Server
@@ -55,7 +55,7 @@ type env struct {
 	h     *iamapi.Handler
 }
 
-func newEnv(t *testing.T, cfg iamapi.Config) *env {
+func newEnv(t testing.TB, cfg iamapi.Config) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{}}
 	e.v = newVerifier(t, e.clock.Now)
@@ -127,7 +127,7 @@ func (e *env) codes(seed token.Seed, steps int64, n int) []string {
 
 // wantCode fails unless err is an API error with code (and, if given,
 // HTTP status).
-func wantCode(t *testing.T, err error, code string, status int) {
+func wantCode(t testing.TB, err error, code string, status int) {
 	t.Helper()
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
@@ -144,7 +144,7 @@ func wantCode(t *testing.T, err error, code string, status int) {
 	}
 }
 
-func must[T any](t *testing.T) func(T, error) T {
+func must[T any](t testing.TB) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {
