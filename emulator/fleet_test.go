@@ -89,8 +89,9 @@ func TestFleetMatchesKeyFobs(t *testing.T) {
 // run it times plain HMAC-SHA1 HOTP (crypto/hmac, one hmac.New per key)
 // over the same keys on the same number of goroutines, and reports:
 //
-//	tokens/s      fleet throughput
-//	raw-ns/op     one pass of plain HMAC-SHA1 HOTP over the keys
+//	tokens/s      fleet throughput (best pass)
+//	best-ns/op    the best fleet pass, against ns/op's mean under load
+//	raw-ns/op     the best pass of plain HMAC-SHA1 HOTP over the keys
 //	fleet/raw     raw time / fleet time (1 = as fast as plain HMAC; goal ≥ 0.8)
 //	bytes/token   heap held by the fleet per token (runtime.MemStats)
 func BenchmarkFleet(b *testing.B) {
@@ -117,19 +118,30 @@ func BenchmarkFleet(b *testing.B) {
 	perToken := float64(after.HeapAlloc-before.HeapAlloc) / n
 
 	codes := make([]uint32, n)
-	raw := rawHOTP(keys, n, token.DefaultSpec.Step(at), codes)
+	step := token.DefaultSpec.Step(at)
 	codes = fleet.Codes(at, codes) // warm up: first touch of the output and the arena
 
+	// The ratio comes from alternating passes, best of each, so a noisy
+	// neighbour on a shared machine hits both sides alike.
+	var rawBest, fleetBest time.Duration = 1 << 62, 1 << 62
+	for range 3 {
+		rawBest = min(rawBest, rawHOTP(keys, n, step, codes))
+		runtime.GC()
+		t0 := time.Now()
+		codes = fleet.Codes(at, codes)
+		fleetBest = min(fleetBest, time.Since(t0))
+	}
+	runtime.GC() // collect rawHOTP's garbage outside the timed loop
+
 	b.ResetTimer()
-	start := time.Now()
 	for b.Loop() {
 		codes = fleet.Codes(at, codes)
 	}
-	fleetNs := float64(time.Since(start).Nanoseconds()) / float64(b.N)
 	b.StopTimer()
-	b.ReportMetric(n/(fleetNs/1e9), "tokens/s")
-	b.ReportMetric(float64(raw.Nanoseconds()), "raw-ns/op")
-	b.ReportMetric(float64(raw.Nanoseconds())/fleetNs, "fleet/raw")
+	b.ReportMetric(n/fleetBest.Seconds(), "tokens/s")
+	b.ReportMetric(float64(fleetBest.Nanoseconds()), "best-ns/op")
+	b.ReportMetric(float64(rawBest.Nanoseconds()), "raw-ns/op")
+	b.ReportMetric(float64(rawBest)/float64(fleetBest), "fleet/raw")
 	b.ReportMetric(perToken, "bytes/token")
 	runtime.KeepAlive(fleet)
 	if perToken > 200 {
@@ -138,13 +150,12 @@ func BenchmarkFleet(b *testing.B) {
 }
 
 // rawHOTP is the reference: RFC 4226 with crypto/hmac, one hmac.New per key,
-// spread over GOMAXPROCS goroutines as Fleet.Codes is. It returns the best
-// of three passes.
+// spread over GOMAXPROCS goroutines as Fleet.Codes is. It returns the time
+// one pass took.
 func rawHOTP(keys []byte, n int, counter uint64, out []uint32) time.Duration {
 	var msg [8]byte
 	binary.BigEndian.PutUint64(msg[:], counter)
-	best := time.Duration(1 << 62)
-	for range 3 {
+	{
 		start := time.Now()
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -169,7 +180,6 @@ func rawHOTP(keys []byte, n int, counter uint64, out []uint32) time.Duration {
 			}()
 		}
 		wg.Wait()
-		best = min(best, time.Since(start))
+		return time.Since(start)
 	}
-	return best
 }
