@@ -1,0 +1,155 @@
+package fidofw
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors a [Presence] returns besides the context's own error.
+var (
+	// ErrDenied: the user refused (CTAP2_ERR_OPERATION_DENIED).
+	ErrDenied = errors.New("fidofw: user denied presence")
+	// ErrPresenceTimeout: nobody touched the key in time
+	// (CTAP2_ERR_USER_ACTION_TIMEOUT).
+	ErrPresenceTimeout = errors.New("fidofw: user presence timed out")
+)
+
+// PresenceRequest tells a [Presence] what the touch is for.
+type PresenceRequest struct {
+	Op   string // "makeCredential", "getAssertion", "reset", "register", "authenticate", "selection"
+	RPID string // relying party, when there is one
+	User string // user name, when there is one
+}
+
+func (r PresenceRequest) String() string {
+	s := r.Op
+	if r.RPID != "" {
+		s += " for " + r.RPID
+	}
+	if r.User != "" {
+		s += " as " + r.User
+	}
+	return s
+}
+
+// Presence is the user-presence test of the key: the touch of its button.
+// Confirm blocks until the user approved (nil), refused ([ErrDenied]), let it
+// time out ([ErrPresenceTimeout]) or ctx ended (ctx.Err(): the host
+// cancelled).
+type Presence interface {
+	Confirm(ctx context.Context, req PresenceRequest) error
+}
+
+// PresenceFunc adapts a function to [Presence].
+type PresenceFunc func(ctx context.Context, req PresenceRequest) error
+
+// Confirm calls f.
+func (f PresenceFunc) Confirm(ctx context.Context, req PresenceRequest) error { return f(ctx, req) }
+
+// Approve is a user who touches the key at once, every time.
+func Approve() Presence {
+	return PresenceFunc(func(context.Context, PresenceRequest) error { return nil })
+}
+
+// Deny is a user who refuses every time.
+func Deny() Presence {
+	return PresenceFunc(func(context.Context, PresenceRequest) error { return ErrDenied })
+}
+
+// TimeoutAfter is a user who is not there: each request fails with
+// [ErrPresenceTimeout] after d (at once for d <= 0), or ends with the
+// context.
+func TimeoutAfter(d time.Duration) Presence {
+	return PresenceFunc(func(ctx context.Context, _ PresenceRequest) error {
+		if d <= 0 {
+			return ErrPresenceTimeout
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return ErrPresenceTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}
+
+// DefaultPresenceTimeout is how long [Ask] waits for an answer: 30 s, the
+// usual user-presence timeout of security keys.
+const DefaultPresenceTimeout = 30 * time.Second
+
+// Ask is a user at a terminal: each request prints a prompt to out and waits
+// for a line on in: "y" (or an empty line) approves, "n" denies. A line
+// typed while nobody asks is kept for the next request, like a latched
+// button touch. Without an answer within timeout (0: [DefaultPresenceTimeout])
+// the request times out.
+func Ask(in io.Reader, out io.Writer, timeout time.Duration) Presence {
+	if timeout <= 0 {
+		timeout = DefaultPresenceTimeout
+	}
+	a := &asker{out: out, timeout: timeout, lines: make(chan string, 1)}
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			a.lines <- strings.TrimSpace(strings.ToLower(sc.Text()))
+		}
+		close(a.lines)
+	}()
+	return a
+}
+
+type asker struct {
+	mu      sync.Mutex // one prompt at a time
+	out     io.Writer
+	timeout time.Duration
+	lines   chan string
+}
+
+func (a *asker) Confirm(ctx context.Context, req PresenceRequest) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintf(a.out, "security key: touch requested (%s): approve? [Y/n] ", req)
+	t := time.NewTimer(a.timeout)
+	defer t.Stop()
+	select {
+	case l, ok := <-a.lines:
+		if !ok {
+			fmt.Fprintln(a.out, "(no terminal input: denied)")
+			return ErrDenied
+		}
+		if l == "" || l == "y" || l == "yes" {
+			return nil
+		}
+		return ErrDenied
+	case <-t.C:
+		fmt.Fprintln(a.out, "(timed out)")
+		return ErrPresenceTimeout
+	case <-ctx.Done():
+		fmt.Fprintln(a.out, "(cancelled)")
+		return ctx.Err()
+	}
+}
+
+// ParsePresence returns the policy a name stands for: "auto" ([Approve]),
+// "deny", "timeout" (after [DefaultPresenceTimeout]... or at once for
+// "timeout" in tests, see [TimeoutAfter]) or "ask" (on in/out).
+func ParsePresence(name string, in io.Reader, out io.Writer) (Presence, error) {
+	switch name {
+	case "auto", "approve", "":
+		return Approve(), nil
+	case "deny":
+		return Deny(), nil
+	case "timeout":
+		return TimeoutAfter(DefaultPresenceTimeout), nil
+	case "ask":
+		return Ask(in, out, 0), nil
+	}
+	return nil, fmt.Errorf("fidofw: unknown presence policy %q (want auto, deny, timeout or ask)", name)
+}
