@@ -180,12 +180,26 @@ func TestMakeCredentialErrors(t *testing.T) {
 		{"trailing bytes", append(mustMarshal(t, good), 0), ctap.ErrInvalidCBOR},
 		{"rp wrong type", map[int]any{1: cdh("x"), 2: "rp", 3: map[string]any{"id": []byte("u")}, 4: []any{}}, ctap.ErrCBORUnexpectedType},
 		{"missing user", map[int]any{1: cdh("x"), 2: map[string]any{"id": "a.com"}, 4: []any{map[string]any{"type": "public-key", "alg": -7}}}, ctap.ErrMissingParameter},
-		{"unsupported algorithm", func() any { r := mcReq("a.com", "x"); r.PubKeyCredParams = []ctap.CredentialParam{{Type: "public-key", Alg: -257}}; return r }(), ctap.ErrUnsupportedAlgorithm},
+		{"unsupported algorithm", func() any {
+			r := mcReq("a.com", "x")
+			r.PubKeyCredParams = []ctap.CredentialParam{{Type: "public-key", Alg: -257}}
+			return r
+		}(), ctap.ErrUnsupportedAlgorithm},
 		{"up false", func() any { r := mcReq("a.com", "x"); r.Options = &ctap.Options{UP: ctap.Bool(false)}; return r }(), ctap.ErrInvalidOption},
 		{"uv true without built-in uv", func() any { r := mcReq("a.com", "x"); r.Options = &ctap.Options{UV: ctap.Bool(true)}; return r }(), ctap.ErrInvalidOption},
 		{"pinUvAuthParam without protocol", func() any { r := mcReq("a.com", "x"); r.PinUvAuthParam = make([]byte, 16); return r }(), ctap.ErrMissingParameter},
-		{"unknown pin protocol", func() any { r := mcReq("a.com", "x"); r.PinUvAuthParam = make([]byte, 16); r.PinUvAuthProtocol = 9; return r }(), ctap.ErrInvalidParameter},
-		{"token never issued", func() any { r := mcReq("a.com", "x"); r.PinUvAuthParam = make([]byte, 16); r.PinUvAuthProtocol = 1; return r }(), ctap.ErrPINAuthInvalid},
+		{"unknown pin protocol", func() any {
+			r := mcReq("a.com", "x")
+			r.PinUvAuthParam = make([]byte, 16)
+			r.PinUvAuthProtocol = 9
+			return r
+		}(), ctap.ErrInvalidParameter},
+		{"token never issued", func() any {
+			r := mcReq("a.com", "x")
+			r.PinUvAuthParam = make([]byte, 16)
+			r.PinUvAuthProtocol = 1
+			return r
+		}(), ctap.ErrPINAuthInvalid},
 		{"pin probe without pin", probeReq(1), ctap.ErrPINNotSet},
 		{"excluded", func() any {
 			r := mcReq("example.com", "bob2")
