@@ -276,8 +276,8 @@ func TestSelfServiceAndRequireMFA(t *testing.T) {
 	}
 	_, err = d.ListMFADevices(bg, &iam.ListMFADevicesInput{})
 	wantCode(t, err, "AccessDenied", 403)
-	noMFA := must[*sts.GetSessionTokenOutput](t)(e.sts(dave).GetSessionToken(bg, &sts.GetSessionTokenInput{}))
-	_, err = e.iam(credsOf(noMFA)).ListMFADevices(bg, &iam.ListMFADevicesInput{})
+	// The verifier issues sessions only with MFA.
+	_, err = e.sts(dave).GetSessionToken(bg, &sts.GetSessionTokenInput{})
 	wantCode(t, err, "AccessDenied", 403)
 	e.clock.Step()
 	withMFA := must[*sts.GetSessionTokenOutput](t)(e.sts(dave).GetSessionToken(bg, &sts.GetSessionTokenInput{SerialNumber: cv.VirtualMFADevice.SerialNumber, TokenCode: aws.String(e.codes(seed, 0, 1)[0])}))

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -34,23 +35,29 @@ func getSessionToken(c *call) (any, error) {
 	if haveSerial != haveCode {
 		return nil, errf(403, "AccessDenied", "%s", msgBadSerial)
 	}
+	d := time.Duration(secs) * time.Second
+	var k verify.AccessKey
+	var err error
 	if haveSerial {
-		// FIDO keys cannot give codes for API credentials, as in IAM.
-		d, err := c.h.v.GetDevice(c.ctx, serial)
-		if err != nil || d.Kind == verify.KindFIDO || d.User != c.caller.Name {
-			if err != nil && verify.CodeOf(err) != verify.ENOTFOUND {
-				return nil, err
-			}
-			return nil, errf(403, "AccessDenied", "%s", msgBadSerial)
-		}
+		k, err = c.h.v.CreateSession(c.ctx, c.caller.Name, serial, code, d)
+	} else if ps, ok := c.h.v.(plainSessioner); ok {
+		k, err = ps.CreatePlainSession(c.ctx, c.caller.Name, d)
+	} else {
+		return nil, errf(403, "AccessDenied", "This endpoint issues session credentials only with MFA: call GetSessionToken with SerialNumber and TokenCode.")
 	}
-	k, err := c.h.v.CreateSession(c.ctx, c.caller.Name, serial, code, time.Duration(secs)*time.Second)
 	if err != nil {
 		return nil, sessionError(err)
 	}
 	return struct{ Credentials xmlCredentials }{xmlCredentials{
 		AccessKeyId: k.ID, SecretAccessKey: k.Secret, SessionToken: k.SessionToken, Expiration: isoTime(k.Expires),
 	}}, nil
+}
+
+// plainSessioner is what a verifier needs to serve GetSessionToken without
+// MFA, as AWS does; verify.Verifier's CreateSession always checks a code.
+// Such sessions carry no MFA, so they call no IAM action.
+type plainSessioner interface {
+	CreatePlainSession(ctx context.Context, user string, d time.Duration) (verify.AccessKey, error)
 }
 
 type xmlCredentials struct {
@@ -61,10 +68,14 @@ type xmlCredentials struct {
 }
 
 // sessionError maps a verifier error from CreateSession to STS's answer:
-// every refusal of the code is AccessDenied.
+// every refusal of the code or device is AccessDenied; a FIDO key's ARN,
+// which gives no codes, is a ValidationError, as in IAM.
 func sessionError(err error) error {
 	switch verify.CodeOf(err) {
 	case verify.ECODE, verify.ELOCKED:
+		if r := verify.ReasonOf(err); r == verify.ReasonNotEnabled || r == verify.ReasonLost {
+			return errf(403, "AccessDenied", "%s", msgBadSerial)
+		}
 		return errf(403, "AccessDenied", "%s", msgBadCode)
 	case verify.ENOTFOUND, verify.EFORBIDDEN, verify.EUNAUTHORIZED:
 		return errf(403, "AccessDenied", "%s", msgBadSerial)

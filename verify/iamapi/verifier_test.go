@@ -1,13 +1,28 @@
 package iamapi_test
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/seal"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
 )
 
-// newVerifier returns the verifier the tests run against, on clock now.
+// newVerifier returns the verifier the tests run against, on clock now:
+// the real service over SQLite in a temporary directory.
 func newVerifier(t testing.TB, now func() time.Time) verify.Verifier {
-	return newFake(now)
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sl, err := seal.LoadOrCreateKEK(filepath.Join(dir, "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verify.New(st, sl, verify.Config{Now: now})
 }
