@@ -60,6 +60,16 @@ func ParseBase32Seed(s string) (Seed, error) {
 		}
 		return nil, fmt.Errorf("%w: bad base32", ErrSeed)
 	}
+	// encoding/base32 without padding accepts lengths no encoder writes
+	// (33 characters) and stray bits in the last character, dropping them
+	// silently; a mistyped seed must not decode to a different secret.
+	switch len(clean) % 8 {
+	case 1, 3, 6:
+		return nil, fmt.Errorf("%w: bad base32: %d characters is not a whole number of bytes", ErrSeed, len(clean))
+	}
+	if b32.EncodeToString(b) != clean {
+		return nil, fmt.Errorf("%w: bad base32: the last character has stray bits", ErrSeed)
+	}
 	return NewSeed(b)
 }
 
