@@ -94,9 +94,9 @@ func scanUser(r Row) (*verify.UserRecord, error) {
 }
 
 func (x *Tx) CreateUser(ctx context.Context, u *verify.UserRecord) error {
-	_, err := x.C.Exec(ctx, `INSERT INTO users (name_key, `+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	n, err := x.C.Exec(ctx, `INSERT INTO users (name_key, `+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
 		strings.ToLower(u.Name), u.Name, u.ID, u.Path, u.Arn, b2i(u.Admin), b2i(u.RequireMFA), u.PasswordHash, t2i(u.CreatedAt))
-	if err != nil && x.D.IsUnique(err) {
+	if err == nil && n == 0 || err != nil && x.D.IsUnique(err) {
 		return &verify.Error{Code: verify.ECONFLICT, Message: fmt.Sprintf("User with name %s already exists.", u.Name), IAMCode: "EntityAlreadyExists"}
 	}
 	return err
@@ -199,10 +199,10 @@ func (x *Tx) CreateDevice(ctx context.Context, d *verify.DeviceRecord) error {
 	if seed == nil {
 		seed = []byte{}
 	}
-	_, err := x.C.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	n, err := x.C.Exec(ctx, `INSERT INTO devices (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING`,
 		d.ID, string(d.Kind), string(d.State), d.User, int64(d.Spec.Algorithm), int64(d.Spec.Digits), int64(d.Spec.Period/time.Second),
 		seed, d.KeyID, t2i(d.EnabledAt), t2i(d.CreatedAt), d.Drift, int64(d.LastStep), int64(d.Failures), t2i(d.LockedUntil), tagsJSON(d.Tags))
-	if err != nil && x.D.IsUnique(err) {
+	if err == nil && n == 0 || err != nil && x.D.IsUnique(err) {
 		return &verify.Error{Code: verify.ECONFLICT, Message: "MFA device already exists.", IAMCode: "EntityAlreadyExists"}
 	}
 	return err
@@ -357,9 +357,9 @@ func scanKey(r Row) (*verify.AccessKeyRecord, error) {
 }
 
 func (x *Tx) CreateAccessKey(ctx context.Context, k *verify.AccessKeyRecord) error {
-	_, err := x.C.Exec(ctx, `INSERT INTO access_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	n, err := x.C.Exec(ctx, `INSERT INTO access_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
 		k.ID, k.User, k.Status, t2i(k.CreatedAt), k.Sealed, k.KeyID, b2i(k.Session), t2i(k.Expires), b2i(k.MFA), k.MFADevice)
-	if err != nil && x.D.IsUnique(err) {
+	if err == nil && n == 0 || err != nil && x.D.IsUnique(err) {
 		return verify.Errorf(verify.ECONFLICT, "access key %s already exists", k.ID)
 	}
 	return err
@@ -415,8 +415,8 @@ func (x *Tx) DeleteSessionKeys(ctx context.Context, user string, before time.Tim
 // ---- API tokens
 
 func (x *Tx) CreateAPIToken(ctx context.Context, name string, hash []byte, created time.Time) error {
-	_, err := x.C.Exec(ctx, `INSERT INTO api_tokens (name, hash, created_at) VALUES ($1, $2, $3)`, name, hash, t2i(created))
-	if err != nil && x.D.IsUnique(err) {
+	n, err := x.C.Exec(ctx, `INSERT INTO api_tokens (name, hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, name, hash, t2i(created))
+	if err == nil && n == 0 || err != nil && x.D.IsUnique(err) {
 		return verify.Errorf(verify.ECONFLICT, "API token %s already exists", name)
 	}
 	return err
