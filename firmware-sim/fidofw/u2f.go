@@ -25,7 +25,7 @@ func (a *Authenticator) HandleAPDU(ctx context.Context, apdu []byte) (resp []byt
 		}
 	}()
 	a.next, a.rpEnum, a.credEnum = nil, nil, nil
-	cmd, err := u2f.ParseCommand(apdu)
+	cmd, err := u2f.ParseCommand(normalizeAPDU(apdu))
 	if err != nil {
 		return u2f.Response(nil, u2f.SWWrongLength)
 	}
@@ -139,4 +139,16 @@ func (a *Authenticator) u2fAuthenticate(ctx context.Context, cmd *u2f.Command) (
 		return nil, u2f.SWConditionsNotSatisfied
 	}
 	return r.Marshal(), nil
+}
+
+// normalizeAPDU rewrites the extended-length form with an explicit zero Lc
+// and no data — CLA INS P1 P2 00 00 00 Le(2), which python-fido2 sends for
+// U2F_VERSION — to the equivalent "extended Le only" form that
+// u2f.ParseCommand accepts (ISO 7816-4 §5.1 encodes "no data" by leaving
+// Lc out).
+func normalizeAPDU(b []byte) []byte {
+	if len(b) == 9 && b[4] == 0 && b[5] == 0 && b[6] == 0 {
+		return append(b[:4:4], 0, b[7], b[8])
+	}
+	return b
 }

@@ -1,0 +1,40 @@
+package emulator
+
+import (
+	"context"
+	"encoding/hex"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/internal/testtool"
+)
+
+// TestPythonFido2Interop drives the key over UDP with Yubico's
+// python-fido2: get_info, make_credential (packed attestation verified and
+// chained to the manufacturer CA), get_assertion (signatures verified),
+// CTAP1/U2F, Fido2Server registration and authentication, client PIN
+// set/change/token with both protocols, credential management, reset.
+func TestPythonFido2Interop(t *testing.T) {
+	py := testtool.NeedPython(t, "fido2", "python3-fido2")
+	k := newKey(t, SecurityKeyOptions{})
+	srv := startUDP(t, k)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	root := hex.EncodeToString(k.Authenticator().RootCertificate().Raw)
+	out, err := exec.CommandContext(ctx, py, "testdata/fido2_interop.py", srv.Addr().String(), root).CombinedOutput()
+	t.Logf("python-fido2:\n%s", out)
+	if err != nil {
+		t.Fatalf("python-fido2 interop: %v", err)
+	}
+	for _, step := range []string{"get_info", "make_credential", "get_assertion", "exclude_list", "u2f",
+		"server_register", "server_authenticate", "client_pin", "credential_management", "reset"} {
+		if !strings.Contains(string(out), "PASS "+step+"\n") {
+			t.Errorf("step %s did not pass", step)
+		}
+	}
+	if !strings.Contains(string(out), "ALL OK") {
+		t.Error("script did not finish")
+	}
+}
