@@ -104,10 +104,10 @@ func TestClientCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &users); err != nil || len(users) != 2 {
 		t.Fatalf("user list --json: %v %s", err, r.stdout)
 	}
-	ts.must(t, 1, "user", "add", "alice")     // exists: 409
-	ts.must(t, 2, "user", "add", "a b")       // bad name: 400
-	ts.must(t, 1, "user", "show", "nobody")   // 404
-	ts.must(t, 2, "user", "show")             // usage
+	ts.must(t, 1, "user", "add", "alice")   // exists: 409
+	ts.must(t, 2, "user", "add", "a b")     // bad name: 400
+	ts.must(t, 1, "user", "show", "nobody") // 404
+	ts.must(t, 2, "user", "show")           // usage
 	ts.must(t, 0, "user", "require-mfa", "alice", "--off")
 	r = ts.must(t, 0, "user", "show", "alice", "--json")
 	if !strings.Contains(r.stdout, `"require_mfa": false`) {
