@@ -57,7 +57,9 @@ func TestAWSCLI(t *testing.T) {
 
 	// A user with a key of her own.
 	x.aws(x.adminEnv, "iam", "create-user", "--user-name", "alice")
-	var ak struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var ak struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	x.json(x.aws(x.adminEnv, "iam", "create-access-key", "--user-name", "alice"), &ak)
 	alice := x.keyEnv(ak.AccessKey.AccessKeyId, ak.AccessKey.SecretAccessKey, "")
 
@@ -88,7 +90,9 @@ func TestAWSCLI(t *testing.T) {
 
 	// A session with MFA; its credentials work.
 	code := x.press(arn, now.Add(30*time.Second))
-	var st struct{ Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string } }
+	var st struct {
+		Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+	}
 	x.json(x.aws(alice, "sts", "get-session-token", "--serial-number", arn, "--token-code", code), &st)
 	sess := x.keyEnv(st.Credentials.AccessKeyId, st.Credentials.SecretAccessKey, st.Credentials.SessionToken)
 	if out := x.aws(sess, "sts", "get-caller-identity"); !strings.Contains(out, ":user/alice") {
@@ -128,7 +132,9 @@ func TestAWSCLI(t *testing.T) {
 	now = time.Now()
 	x.aws(x.adminEnv, "iam", "enable-mfa-device", "--user-name", "bob", "--serial-number", fob,
 		"--authentication-code1", x.press(fob, now.Add(-30*time.Second)), "--authentication-code2", x.press(fob, now))
-	var bk struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var bk struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	x.json(x.aws(x.adminEnv, "iam", "create-access-key", "--user-name", "bob"), &bk)
 	bob := x.keyEnv(bk.AccessKey.AccessKeyId, bk.AccessKey.SecretAccessKey, "")
 	x.aws(bob, "sts", "get-session-token", "--serial-number", fob, "--token-code", x.press(fob, now.Add(30*time.Second)))
