@@ -319,6 +319,9 @@ func (f *Firmware) ServeFactoryPort(ctx context.Context, rw io.ReadWriter) error
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if err == io.EOF {
+				return nil // the host sent a last line and hung up
+			}
 			return werr
 		}
 		if err == io.EOF {
