@@ -153,7 +153,7 @@ func (h *Handler) serve(r *http.Request) (svc *service, action string, res any, 
 		return svc, "", nil, sigError(err)
 	}
 	ctx := r.Context()
-	key, caller, err := h.authenticate(ctx, r, q, body)
+	key, err := h.authenticate(ctx, r, q, body)
 	if err != nil {
 		return svc, "", nil, err
 	}
@@ -178,9 +178,20 @@ func (h *Handler) serve(r *http.Request) (svc *service, action string, res any, 
 		return svc, "", nil, errf(400, "InvalidAction", "Could not find operation %s for version %s", clip(action), clip(version))
 	}
 
-	src := svc.name
-	ctx = verify.WithActor(ctx, verify.Actor{Name: caller.Name, Source: src})
-	c := &call{ctx: ctx, h: h, svc: svc, action: action, p: &params{form: form}, caller: caller, key: key}
+	ctx = verify.WithActor(ctx, verify.Actor{Name: key.User, Source: svc.name})
+	c := &call{ctx: ctx, h: h, svc: svc, action: action, p: &params{form: form}, caller: verify.User{Name: key.User}, key: key}
+	// Who the caller is matters to IAM's rules and to GetCallerIdentity;
+	// GetSessionToken, the hot path, needs only the name.
+	if svc == iamService || action == "GetCallerIdentity" {
+		u, err := h.v.GetUser(ctx, key.User)
+		if verify.CodeOf(err) == verify.ENOTFOUND {
+			return svc, action, nil, errInvalidToken
+		}
+		if err != nil {
+			return svc, action, nil, err
+		}
+		c.caller = u
+	}
 	if svc == iamService {
 		if err := c.iamAllowed(); err != nil {
 			return svc, action, nil, err
@@ -216,34 +227,30 @@ var (
 )
 
 // authenticate finds the key that signed the request, checks the
-// signature over the raw body and returns the key and its user.
-func (h *Handler) authenticate(ctx context.Context, r *http.Request, q *sigv4.Request, body []byte) (verify.AccessKey, verify.User, error) {
+// signature over the raw body and returns the key, without its secret.
+func (h *Handler) authenticate(ctx context.Context, r *http.Request, q *sigv4.Request, body []byte) (verify.AccessKey, error) {
 	key, err := h.v.LookupAccessKey(ctx, q.AccessKeyID)
 	switch {
 	case verify.CodeOf(err) == verify.ENOTFOUND || verify.CodeOf(err) == verify.EINVALID:
-		return key, verify.User{}, errInvalidToken
+		return key, errInvalidToken
 	case err != nil:
-		return key, verify.User{}, err
+		return key, err
 	case key.Status != "" && key.Status != "Active":
-		return key, verify.User{}, errInvalidToken
+		return key, errInvalidToken
 	}
 	if key.SessionToken != "" || q.SecurityToken != "" {
 		if subtle.ConstantTimeCompare([]byte(key.SessionToken), []byte(q.SecurityToken)) != 1 {
-			return key, verify.User{}, errInvalidToken
+			return key, errInvalidToken
 		}
 		if !key.Expires.IsZero() && !h.cfg.Now().Before(key.Expires) {
-			return key, verify.User{}, errExpiredToken
+			return key, errExpiredToken
 		}
 	}
 	if err := q.Verify(r, body, key.Secret); err != nil {
-		return key, verify.User{}, sigError(err)
+		return key, sigError(err)
 	}
 	key.Secret = ""
-	u, err := h.v.GetUser(ctx, key.User)
-	if verify.CodeOf(err) == verify.ENOTFOUND {
-		return key, u, errInvalidToken
-	}
-	return key, u, err
+	return key, nil
 }
 
 // isSession reports whether the request was signed with temporary
