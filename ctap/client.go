@@ -92,8 +92,8 @@ func (c *Client) GetInfo(ctx context.Context) (*GetInfoResponse, error) {
 	if err := c.Do(ctx, CmdGetInfo, nil, &r); err != nil {
 		return nil, err
 	}
-	if len(r.Versions) == 0 || len(r.AAGUID) != 16 {
-		return nil, fmt.Errorf("%w: getInfo lacks versions or AAGUID", ErrMalformed)
+	if len(r.Versions) == 0 {
+		return nil, fmt.Errorf("%w: getInfo lacks versions", ErrMalformed)
 	}
 	return &r, nil
 }
@@ -507,4 +507,3 @@ func (c *Client) U2FAuthenticate(ctx context.Context, ctrl byte, challenge, appl
 	}
 	return u2f.ParseAuthenticateResponse(data)
 }
-

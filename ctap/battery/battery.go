@@ -59,7 +59,8 @@ type Options struct {
 	// key, which waits for touches and replugs).
 	Timeout time.Duration
 	// Only, when set, runs just the checks whose names it lists
-	// (prerequisites still run, but are not reported).
+	// (prerequisites, and hid.init, info.get and pin.set, still run but
+	// are not reported).
 	Only map[string]bool
 	// Log, if set, receives a line as each check ends.
 	Log io.Writer
@@ -204,6 +205,10 @@ func Run(ctx context.Context, t Target, opts Options) *Report {
 					mark(d)
 				}
 			}
+		}
+		// The channel, getInfo and the PIN are every check's groundwork.
+		for _, n := range []string{"hid.init", "info.get", "pin.set"} {
+			mark(n)
 		}
 		for n := range opts.Only {
 			mark(n)

@@ -40,7 +40,7 @@ func allChecks() []check {
 	add("info", "info.get", "authenticatorGetInfo answers with versions and AAGUID", nil, checkInfoGet)
 	gi := []string{"info.get"}
 	add("info", "info.versions", "versions include FIDO_2_0 or FIDO_2_1", gi, checkInfoVersions)
-	add("info", "info.aaguid", "AAGUID is 16 bytes", gi, checkInfoAAGUID)
+	add("info", "info.aaguid", "AAGUID is 16 bytes, not all zero", gi, checkInfoAAGUID)
 	add("info", "info.options", "options are consistent (plat false, up not false, rk present)", gi, checkInfoOptions)
 	add("info", "info.pin-protocols", "PIN/UV protocols 1 or 2 are offered with clientPin", gi, checkInfoProtocols)
 	add("info", "info.msg-size", "maxMsgSize is at least 1024", gi, checkInfoMsgSize)
@@ -561,6 +561,9 @@ func checkInfoAAGUID(_ context.Context, s *session) error {
 	if len(s.info.AAGUID) != 16 {
 		return fmt.Errorf("AAGUID of %d bytes", len(s.info.AAGUID))
 	}
+	if bytes.Equal(s.info.AAGUID, make([]byte, 16)) {
+		return errors.New("AAGUID is all zero")
+	}
 	return nil
 }
 
@@ -991,84 +994,89 @@ func checkGAWrongRP(ctx context.Context, s *session) error {
 	return expectStatus(err, ctap.ErrNoCredentials)
 }
 
-func (s *session) count(ctx context.Context) (uint32, error) {
-	resp, cdh, err := s.assert(ctx, RPID, [][]byte{s.cred.id}, nil, false)
+// signed is an assertion whose signature is checked after its fields.
+type signed struct {
+	resp *ctap.GetAssertionResponse
+	cdh  []byte
+	ad   *ctap.AuthData
+}
+
+// assertAD gets an assertion and parses its authenticator data; verify
+// checks the signature afterwards, so a check reports the field it is
+// about before a signature that may be broken along with it.
+func (s *session) assertAD(ctx context.Context, opts *ctap.Options, uv bool) (*signed, error) {
+	resp, cdh, err := s.assert(ctx, RPID, [][]byte{s.cred.id}, opts, uv)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	ad, err := ctap.VerifyAssertion(s.cred.pub, resp, cdh, RPID)
+	ad, err := ctap.ParseAuthData(resp.AuthData)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return ad.SignCount, nil
+	return &signed{resp, cdh, ad}, nil
+}
+
+func (s *session) verify(as ...*signed) error {
+	for _, a := range as {
+		if _, err := ctap.VerifyAssertion(s.cred.pub, a.resp, a.cdh, RPID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkGACounter(ctx context.Context, s *session) error {
-	a, err := s.count(ctx)
+	a, err := s.assertAD(ctx, nil, false)
 	if err != nil {
 		return err
 	}
-	b, err := s.count(ctx)
+	b, err := s.assertAD(ctx, nil, false)
 	if err != nil {
 		return err
 	}
-	if b <= a {
-		return fmt.Errorf("signature counter went %d → %d", a, b)
+	if b.ad.SignCount <= a.ad.SignCount {
+		return fmt.Errorf("signature counter went %d → %d", a.ad.SignCount, b.ad.SignCount)
 	}
-	return nil
+	return s.verify(a, b)
 }
 
 func checkGAUP(ctx context.Context, s *session) error {
-	resp, cdh, err := s.assert(ctx, RPID, [][]byte{s.cred.id}, &ctap.Options{UP: ctap.Bool(false)}, false)
+	silent, err := s.assertAD(ctx, &ctap.Options{UP: ctap.Bool(false)}, false)
 	if err != nil {
 		return fmt.Errorf("up=false: %w", err)
 	}
-	ad, err := ctap.VerifyAssertion(s.cred.pub, resp, cdh, RPID)
+	if silent.ad.Flags&ctap.FlagUP != 0 {
+		return fmt.Errorf("up=false: flags %v have UP", silent.ad.Flags)
+	}
+	touched, err := s.assertAD(ctx, nil, false)
 	if err != nil {
 		return err
 	}
-	if ad.Flags&ctap.FlagUP != 0 {
-		return fmt.Errorf("up=false: flags %v have UP", ad.Flags)
+	if touched.ad.Flags&ctap.FlagUP == 0 {
+		return fmt.Errorf("after a touch: flags %v lack UP", touched.ad.Flags)
 	}
-	resp, cdh, err = s.assert(ctx, RPID, [][]byte{s.cred.id}, nil, false)
-	if err != nil {
-		return err
-	}
-	if ad, err = ctap.VerifyAssertion(s.cred.pub, resp, cdh, RPID); err != nil {
-		return err
-	}
-	if ad.Flags&ctap.FlagUP == 0 {
-		return fmt.Errorf("after a touch: flags %v lack UP", ad.Flags)
-	}
-	return nil
+	return s.verify(silent, touched)
 }
 
 func checkGAUV(ctx context.Context, s *session) error {
 	if err := s.needPIN(); err != nil {
 		return err
 	}
-	resp, cdh, err := s.assert(ctx, RPID, [][]byte{s.cred.id}, nil, true)
+	with, err := s.assertAD(ctx, nil, true)
 	if err != nil {
 		return fmt.Errorf("with pinUvAuthParam: %w", err)
 	}
-	ad, err := ctap.VerifyAssertion(s.cred.pub, resp, cdh, RPID)
-	if err != nil {
-		return err
+	if with.ad.Flags&ctap.FlagUV == 0 {
+		return fmt.Errorf("with pinUvAuthParam: flags %v lack UV", with.ad.Flags)
 	}
-	if ad.Flags&ctap.FlagUV == 0 {
-		return fmt.Errorf("with pinUvAuthParam: flags %v lack UV", ad.Flags)
-	}
-	resp, cdh, err = s.assert(ctx, RPID, [][]byte{s.cred.id}, nil, false)
+	without, err := s.assertAD(ctx, nil, false)
 	if err != nil {
 		return fmt.Errorf("without pinUvAuthParam: %w", err)
 	}
-	if ad, err = ctap.VerifyAssertion(s.cred.pub, resp, cdh, RPID); err != nil {
-		return err
+	if without.ad.Flags&ctap.FlagUV != 0 {
+		return fmt.Errorf("without pinUvAuthParam: flags %v have UV", without.ad.Flags)
 	}
-	if ad.Flags&ctap.FlagUV != 0 {
-		return fmt.Errorf("without pinUvAuthParam: flags %v have UV", ad.Flags)
-	}
-	return nil
+	return s.verify(with, without)
 }
 
 func (s *session) rkByID(id []byte) *madeCred {
@@ -1219,18 +1227,18 @@ func (s *session) u2fAuth(ctx context.Context) (*u2f.AuthenticateResponse, error
 }
 
 func checkU2FAuthenticate(ctx context.Context, s *session) error {
-	a, err := s.u2fAuth(ctx)
-	if err != nil {
-		return err
+	a, errA := s.u2fAuth(ctx)
+	if a == nil {
+		return errA
 	}
-	b, err := s.u2fAuth(ctx)
-	if err != nil {
-		return err
+	b, errB := s.u2fAuth(ctx)
+	if b == nil {
+		return errB
 	}
 	if b.Counter <= a.Counter {
 		return fmt.Errorf("counter went %d → %d", a.Counter, b.Counter)
 	}
-	return nil
+	return errors.Join(errA, errB)
 }
 
 func checkU2FCheckOnly(ctx context.Context, s *session) error {
