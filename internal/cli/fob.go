@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +13,7 @@ import (
 	"github.com/tokenlab/tokenlab/emulator"
 	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/firmware-sim/otpfw"
-	"github.com/tokenlab/tokenlab/provision/pskc"
+	"github.com/tokenlab/tokenlab/provision"
 	"github.com/tokenlab/tokenlab/token"
 )
 
@@ -77,11 +74,11 @@ func init() {
 				run: fobAdvance,
 			},
 			"export": {
-				usage:   "fob export SERIAL --format otpauth|pskc|csv",
+				usage:   "fob export SERIAL --format otpauth|pskc|csv|oath-csv|entra-csv",
 				summary: "print the device's seed file entry (it carries the seed)",
 				example: "  tokenlab fob export GAHT00000018 --format pskc > fob.pskc",
 				flags: func(fs *pflag.FlagSet) {
-					fs.String("format", "otpauth", "otpauth (a URI), pskc (RFC 6030 XML, unencrypted) or csv")
+					fs.String("format", "otpauth", "otpauth (a URI), pskc (RFC 6030 XML, unencrypted), csv, oath-csv or entra-csv")
 					fs.String("home", "", "directory of emulated devices (default $TOKENLAB_HOME)")
 				},
 				run: fobExport,
@@ -179,7 +176,7 @@ func fobNew(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) err
 	if err := token.ValidPeriod(o.Spec.Period); err != nil {
 		return badInput(err)
 	}
-	if s := flagString(fs, "seed"); s != "" {
+	if s := flagString(fs, "seed"); s != "" || fs.Changed("seed") {
 		if o.Seed, err = token.ParseBase32Seed(s); err != nil {
 			return badInput(err)
 		}
@@ -197,11 +194,11 @@ func fobNew(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) err
 		switch {
 		case serial != "" && name != "":
 			return usagef("fob new: give --serial (an ARN) or --name, not both")
-		case serial != "":
+		case serial != "" || fs.Changed("serial"):
 			if o.ARN, err = token.ParseMFAARN(serial); err != nil {
 				return badInput(err)
 			}
-		case name != "":
+		case name != "" || fs.Changed("name"):
 			acct := flagString(fs, "account")
 			a := token.MFAARN{Account: acct, Path: "/", Name: name}
 			if o.ARN, err = token.ParseMFAARN(a.String()); err != nil {
@@ -212,7 +209,7 @@ func fobNew(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) err
 		if name != "" {
 			return usagef("fob new: --name is for virtual devices; a %v has a --serial", model)
 		}
-		if serial != "" {
+		if serial != "" || fs.Changed("serial") {
 			s, err := token.ParseSerial(serial)
 			if err != nil {
 				return badInput(err)
@@ -417,10 +414,11 @@ func fobExport(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 		return err
 	}
 	format := strings.ToLower(flagString(fs, "format"))
-	switch format {
-	case "otpauth", "pskc", "csv":
-	default:
-		return &UsageError{Err: fmt.Errorf("fob export: unknown format %q", format), Hint: "use --format otpauth, pskc or csv"}
+	var seedFormat provision.Format
+	if format != "otpauth" {
+		if seedFormat, err = provision.ParseFormat(format); err != nil {
+			return &UsageError{Err: fmt.Errorf("fob export: unknown format %q", format), Hint: "use --format otpauth, pskc, csv, oath-csv or entra-csv"}
+		}
 	}
 	home, err := openHome(env, fs, time.Time{})
 	if err != nil {
@@ -435,44 +433,22 @@ func fobExport(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 		return fmt.Errorf("device %s: %w", t.ID(), err)
 	}
 	defer k.Seed.Wipe()
-	switch format {
-	case "otpauth":
+	if format == "otpauth" {
 		_, err = fmt.Fprintln(env.Stdout, k.URI())
 		return err
-	case "csv":
-		return writeFobCSV(env.Stdout, t, k)
 	}
-	return writeFobPSKC(env.Stdout, t, k)
-}
-
-// FobCSVHeader is the header of 'fob export --format csv'.
-var fobCSVHeader = []string{"serial", "model", "secret", "algorithm", "digits", "period"}
-
-func writeFobCSV(w io.Writer, t *emulator.Token, k token.Key) error {
-	cw := csv.NewWriter(w)
-	cw.Write(fobCSVHeader)
-	cw.Write([]string{t.ID(), t.Model().String(), k.Seed.Base32(), k.Spec.Algorithm.String(),
-		strconv.Itoa(k.Spec.Digits), strconv.Itoa(int(k.Spec.Period / time.Second))})
-	cw.Flush()
-	return cw.Error()
-}
-
-func writeFobPSKC(w io.Writer, t *emulator.Token, k token.Key) error {
-	pw, err := pskc.NewWriter(w, pskc.WriterOptions{})
+	w, err := provision.NewWriter(env.Stdout, seedFormat, provision.WriteOptions{})
 	if err != nil {
 		return err
 	}
-	period := uint64(k.Spec.Period / time.Second)
-	pk := &pskc.Key{
-		Manufacturer: "tokenlab", SerialNo: t.ID(), Model: t.Model().String(),
-		Algorithm: pskc.TOTP, Issuer: k.Issuer, Suite: "HMAC-" + k.Spec.Algorithm.String(),
-		ResponseLength: k.Spec.Digits, ResponseEncoding: "DECIMAL",
-		Secret: k.Seed, TimeInterval: &period, Time: pskc.Uint64(0),
+	rec := provision.Record{
+		Serial: token.Serial(t.ID()), Model: t.Model(), Type: token.TOTP, Spec: k.Spec, Seed: k.Seed,
+		Issuer: k.Issuer, Manufacturer: provision.DefaultManufacturer,
 	}
-	if err := pw.Write(pk); err != nil {
-		return err
+	if err := w.Write(rec); err != nil {
+		return badInput(fmt.Errorf("fob export: %w", err))
 	}
-	return pw.Close()
+	return w.Close()
 }
 
 func fobRm(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
