@@ -42,6 +42,6 @@ func ExampleParseURI() {
 	k, _ = token.ParseURI("otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&digits=8")
 	fmt.Println(k.Issuer, k.Account, k.Spec)
 	// Output:
-	// token: invalid otpauth URI: token: invalid spec: 7 digits (want 6 or 8)
+	// token: invalid otpauth URI: invalid spec: 7 digits (want 6 or 8)
 	// ACME alice SHA1/8 digits/30s
 }

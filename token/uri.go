@@ -150,12 +150,12 @@ func ParseURI(s string) (Key, error) {
 		return Key{}, fmt.Errorf("%w: no secret parameter", ErrURI)
 	}
 	if key.Seed, err = ParseBase32Seed(k.Secret()); err != nil {
-		return Key{}, fmt.Errorf("%w: secret: %v", ErrURI, err)
+		return Key{}, fmt.Errorf("%w: secret: %s", ErrURI, unprefixed(err))
 	}
 	key.Spec = DefaultSpec
 	if q.Has("algorithm") {
 		if key.Spec.Algorithm, err = ParseAlgorithm(q.Get("algorithm")); err != nil {
-			return Key{}, fmt.Errorf("%w: %v", ErrURI, err)
+			return Key{}, fmt.Errorf("%w: %s", ErrURI, unprefixed(err))
 		}
 	}
 	if q.Has("digits") {
@@ -164,7 +164,7 @@ func ParseURI(s string) (Key, error) {
 			return Key{}, fmt.Errorf("%w: digits %q is not a number", ErrURI, truncate(q.Get("digits")))
 		}
 		if err := ValidDigits(d); err != nil {
-			return Key{}, fmt.Errorf("%w: %v", ErrURI, err)
+			return Key{}, fmt.Errorf("%w: %s", ErrURI, unprefixed(err))
 		}
 		key.Spec.Digits = d
 	}
@@ -179,7 +179,7 @@ func ParseURI(s string) (Key, error) {
 				return Key{}, fmt.Errorf("%w: period %d out of range", ErrURI, p)
 			}
 			if err := ValidPeriod(time.Duration(p) * time.Second); err != nil {
-				return Key{}, fmt.Errorf("%w: %v", ErrURI, err)
+				return Key{}, fmt.Errorf("%w: %s", ErrURI, unprefixed(err))
 			}
 			key.Spec.Period = time.Duration(p) * time.Second
 		}
@@ -193,3 +193,7 @@ func ParseURI(s string) (Key, error) {
 	}
 	return key, nil
 }
+
+// unprefixed is err's text without this package's "token: " prefix, for
+// wrapping one of our own errors in another.
+func unprefixed(err error) string { return strings.TrimPrefix(err.Error(), "token: ") }

@@ -95,6 +95,7 @@ type Config struct {
 
 // Firmware is the TOTP token firmware. It is safe for concurrent use.
 type Firmware struct {
+	pressMu sync.Mutex // one Press at a time, so each gets its own reading
 	mu      sync.Mutex
 	model   token.Model
 	clock   *hw.Clock
@@ -456,6 +457,8 @@ func (f *Firmware) Tamper() {
 // device's own time and shows it. A factory-state or tampered token and a
 // browned-out battery show nothing.
 func (f *Firmware) Press() (Reading, error) {
+	f.pressMu.Lock()
+	defer f.pressMu.Unlock()
 	if !f.button.Press() {
 		return Reading{}, errors.New("otpfw: button jammed")
 	}
