@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokenlab/tokenlab/emulator"
+)
+
+// simUDP starts an in-process simulated key behind a UDP server on a free
+// port and returns its address.
+func simUDP(t *testing.T) string {
+	t.Helper()
+	k, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.ListenUDP(k, "127.0.0.1:0", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.Serve(ctx)
+	t.Cleanup(func() { cancel(); srv.Close(); k.Close() })
+	return srv.Addr().String()
+}
+
+func runFido(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
+		IsTerminal: func(io.Writer) bool { return false }}
+	code = Main(context.Background(), append([]string{"fido"}, args...), env)
+	return code, out.String(), errb.String()
+}
+
+func TestFidoListNoKey(t *testing.T) {
+	code, out, errs := runFido(t, "", "list")
+	if code != 0 || out != "" || !strings.Contains(errs, "no FIDO security key found") {
+		t.Fatalf("code %d out %q err %q", code, out, errs)
+	}
+	code, out, _ = runFido(t, "", "list", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("code %d out %q", code, out)
+	}
+}
+
+func TestFidoUSBWithoutKey(t *testing.T) {
+	code, _, errs := runFido(t, "", "info")
+	if code != 1 || !strings.Contains(errs, "no FIDO security key found") || !strings.Contains(errs, "tokenlab: hint:") {
+		t.Fatalf("code %d err %q", code, errs)
+	}
+	code, _, errs = runFido(t, "", "info", "--device", "0001:0002:00")
+	if code != 1 || !strings.Contains(errs, "tokenlab: error:") {
+		t.Fatalf("code %d err %q", code, errs)
+	}
+}
+
+func TestFidoOverUDP(t *testing.T) {
+	addr := simUDP(t)
+	dev := []string{"--udp", addr, "--udp-local", "127.0.0.1:0"}
+	code, out, errs := runFido(t, "", append([]string{"info", "--json"}, dev...)...)
+	if code != 0 {
+		t.Fatalf("info: %d %s", code, errs)
+	}
+	var info struct {
+		AAGUID string `json:"aaguid"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil || len(info.AAGUID) != 36 {
+		t.Fatalf("info: %v %q", err, out)
+	}
+	if code, _, errs = runFido(t, "246810\n", append([]string{"pin", "set"}, dev...)...); code != 0 {
+		t.Fatalf("pin set: %d %s", code, errs)
+	}
+	if code, _, errs = runFido(t, "", append([]string{"pin", "set", "--new-pin", "11112222"}, dev...)...); code != 1 || !strings.Contains(errs, "pin change") {
+		t.Fatalf("pin set again: %d %s", code, errs)
+	}
+	if code, _, errs = runFido(t, "", append([]string{"pin", "change", "--pin", "000000", "--new-pin", "11112222"}, dev...)...); code != 1 || !strings.Contains(errs, "CTAP2_ERR_PIN_INVALID") {
+		t.Fatalf("pin change wrong: %d %s", code, errs)
+	}
+	if code, _, errs = runFido(t, "246810\n13572468\n", append([]string{"pin", "change"}, dev...)...); code != 0 {
+		t.Fatalf("pin change: %d %s", code, errs)
+	}
+	code, out, errs = runFido(t, "", append([]string{"creds", "list", "--pin", "13572468", "--json"}, dev...)...)
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("creds list: %d %q %s", code, out, errs)
+	}
+	junit := filepath.Join(t.TempDir(), "fido.xml")
+	code, out, errs = runFido(t, "", append([]string{"test", "--pin", "13572468", "--junit", junit}, dev...)...)
+	t.Logf("\n%s", out)
+	// Over UDP the CLI cannot withhold a touch: keepalive and cancel skip.
+	// cm.delete fails on the simulated key's known bug (see ctap/battery).
+	if !strings.Contains(out, "passed") || !strings.Contains(out, "SKIP    hid.cancel") {
+		t.Fatalf("test: %d %s %s", code, out, errs)
+	}
+	if code != 0 && !strings.Contains(out, "FAIL    cm.delete") {
+		t.Fatalf("test failed beyond the known simulated-key bug: %s", out)
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Suites []struct {
+			Name  string `xml:"name,attr"`
+			Tests int    `xml:"tests,attr"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &suites); err != nil || len(suites.Suites) < 5 {
+		t.Fatalf("junit: %v %d suites", err, len(suites.Suites))
+	}
+	code, out, _ = runFido(t, "", append([]string{"test", "--json", "--only", "hid.ping-7609,ga.counter"}, dev...)...)
+	var rep struct {
+		Results []struct{ Name, Outcome string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || len(rep.Results) != 2 {
+		t.Fatalf("json: %d %v %s", code, err, out)
+	}
+	if code, _, _ = runFido(t, "", append([]string{"test", "--only", "no.such"}, dev...)...); code != 2 {
+		t.Fatalf("unknown check: exit %d", code)
+	}
+	if code, _, errs = runFido(t, "", append([]string{"reset"}, dev...)...); code != 2 || !strings.Contains(errs, "--yes") {
+		t.Fatalf("reset without --yes: %d %s", code, errs)
+	}
+}
+
+func TestFidoNoSimulation(t *testing.T) {
+	code, _, errs := runFido(t, "", "info", "--udp", "127.0.0.1:9", "--udp-local", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errs, "fido emulate") {
+		t.Fatalf("code %d err %q", code, errs)
+	}
+}
