@@ -88,6 +88,25 @@ func encryptCBC(dst []byte, block cipher.Block, iv, pt []byte) []byte {
 	return dst
 }
 
+// ivSetter is implemented by the standard library's CBC modes.
+type ivSetter interface{ SetIV([]byte) }
+
+// encryptCBCWith is encryptCBC with a CBC encrypter reused across values
+// (its IV is reset for each).
+func encryptCBCWith(dst []byte, cbc cipher.BlockMode, iv, pt []byte) []byte {
+	cbc.(ivSetter).SetIV(iv)
+	n := len(pt)/aes.BlockSize*aes.BlockSize + aes.BlockSize
+	dst = append(dst, iv...)
+	start := len(dst)
+	dst = append(dst, pt...)
+	p := byte(n - len(pt))
+	for i := len(pt); i < n; i++ {
+		dst = append(dst, p)
+	}
+	cbc.CryptBlocks(dst[start:], dst[start:])
+	return dst
+}
+
 // defaultIV is the initial value of RFC 3394 §2.2.3.1.
 var defaultIV = [8]byte{0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6}
 

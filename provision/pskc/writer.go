@@ -56,7 +56,8 @@ const chunkSize = 256
 // number of keys. A Writer is not safe for concurrent use; call Close to
 // write the end of the document (Close does not close the underlying writer).
 type Writer struct {
-	out   *bufio.Writer
+	raw   io.Writer     // chunks go straight here
+	out   *bufio.Writer // the header and the end of the document
 	block cipher.Block // nil when secrets are written in plain
 	mac   []byte
 	rand  *lockedReader
@@ -105,7 +106,7 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	pw := &Writer{out: bufio.NewWriterSize(w, 1<<20), rand: &lockedReader{r: r}}
+	pw := &Writer{raw: w, out: bufio.NewWriterSize(w, 16<<10), rand: &lockedReader{r: r}}
 	hdr := []byte(xmlHeader)
 	var encKey []byte
 	switch {
@@ -316,7 +317,13 @@ func (w *Writer) output() {
 		if c.err != nil {
 			w.fail(c.err)
 		} else if w.failed() == nil {
-			if _, err := w.out.Write(c.buf); err != nil {
+			// A chunk is a few hundred kilobytes: written as it is, not
+			// copied through the buffer.
+			err := w.out.Flush()
+			if err == nil {
+				_, err = w.raw.Write(c.buf)
+			}
+			if err != nil {
 				w.fail(fmt.Errorf("pskc: %w", err))
 			}
 		}
@@ -333,6 +340,11 @@ func (w *Writer) worker() {
 		m = hmac.New(sha256.New, w.mac)
 	}
 	var ivs, ct []byte
+	var cbc cipher.BlockMode
+	var sum [sha256.Size]byte
+	if w.block != nil {
+		cbc = cipher.NewCBCEncrypter(w.block, make([]byte, aes.BlockSize))
+	}
 	for c := range w.work {
 		c.buf = c.buf[:0]
 		c.err = nil
@@ -348,10 +360,9 @@ func (w *Writer) worker() {
 			}
 			k := &c.keys[i]
 			if w.block != nil {
-				ct = encryptCBC(ct[:0], w.block, ivs[16*i:16*i+16], k.Secret)
+				ct = encryptCBCWith(ct[:0], cbc, ivs[16*i:16*i+16], k.Secret)
 				m.Reset()
 				m.Write(ct)
-				var sum [sha256.Size]byte
 				c.buf = appendKeyPackage(c.buf, k, ct, m.Sum(sum[:0]))
 			} else {
 				c.buf = appendKeyPackage(c.buf, k, nil, nil)
@@ -475,6 +486,16 @@ func appendInt(b []byte, name string, v *uint64) []byte {
 // Control characters other than tab, newline and carriage return cannot be
 // represented in XML 1.0 and become U+FFFD.
 func appendEscaped(b []byte, s string) []byte {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch c {
