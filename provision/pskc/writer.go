@@ -58,7 +58,7 @@ const chunkSize = 256
 type Writer struct {
 	raw   io.Writer     // chunks go straight here
 	out   *bufio.Writer // the header and the end of the document
-	block cipher.Block // nil when secrets are written in plain
+	block cipher.Block  // nil when secrets are written in plain
 	mac   []byte
 	rand  *lockedReader
 	n     int // key packages so far
