@@ -212,7 +212,7 @@ func listAccessKeys(c *call) (any, error) {
 		listResult
 	}{}
 	for _, k := range keys {
-		if k.SessionToken != "" {
+		if k.SessionToken != "" || !k.Expires.IsZero() { // STS session keys are not listed
 			continue
 		}
 		res.AccessKeyMetadata.Member = append(res.AccessKeyMetadata.Member, xmlAccessKey{

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,4 +200,30 @@ func FuzzParseVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A server parses the headers, checks the time, finds the secret for the
+// access key id, then verifies the signature over the raw body.
+func Example() {
+	body := []byte("Action=GetCallerIdentity&Version=2011-06-15")
+	r := httptest.NewRequest("POST", "http://127.0.0.1:8080/", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}
+	_ = v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "sts", "eu-west-1", signTime)
+
+	q, err := sigv4.Parse(r)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(q.AccessKeyID, q.Scope)
+	fmt.Println(q.CheckTime(signTime.Add(time.Minute), sigv4.DefaultSkew))
+	fmt.Println(q.Verify(r, body, secret))
+	fmt.Println(q.Verify(r, body, "wrong secret").(*sigv4.Error).Code)
+	// Output:
+	// AKIAIOSFODNN7EXAMPLE 20261129/eu-west-1/sts/aws4_request
+	// <nil>
+	// <nil>
+	// SignatureDoesNotMatch
 }
