@@ -83,7 +83,7 @@ type Request struct {
 	SignedHeaders []string // lower case, in the order sent (which must be sorted)
 	Signature     []byte   // 32 bytes
 	Time          time.Time
-	AmzDate       string // X-Amz-Date (or Date) exactly as sent, for the string to sign
+	AmzDate       string // X-Amz-Date as sent (or Date in basic format), for the string to sign
 	SecurityToken string // X-Amz-Security-Token, for session credentials
 }
 
@@ -180,7 +180,9 @@ func Parse(r *http.Request) (*Request, error) {
 
 	t, err := time.Parse(TimeFormat, amzDate)
 	if err != nil {
+		// An HTTP Date header: the string to sign still has the basic format.
 		t, err = http.ParseTime(amzDate)
+		req.AmzDate = t.UTC().Format(TimeFormat)
 	}
 	if err != nil {
 		return nil, errorf(CodeIncomplete, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(amzDate))
