@@ -138,18 +138,22 @@ func (a *asker) Confirm(ctx context.Context, req PresenceRequest) error {
 }
 
 // ParsePresence returns the policy a name stands for: "auto" ([Approve]),
-// "deny", "timeout" (after [DefaultPresenceTimeout]... or at once for
-// "timeout" in tests, see [TimeoutAfter]) or "ask" (on in/out).
-func ParsePresence(name string, in io.Reader, out io.Writer) (Presence, error) {
+// "deny" ([Deny]), "timeout" ([TimeoutAfter] timeout) or "ask" ([Ask] on
+// in and out, waiting at most timeout). A timeout of 0 means
+// [DefaultPresenceTimeout].
+func ParsePresence(name string, in io.Reader, out io.Writer, timeout time.Duration) (Presence, error) {
+	if timeout <= 0 {
+		timeout = DefaultPresenceTimeout
+	}
 	switch name {
 	case "auto", "approve", "":
 		return Approve(), nil
 	case "deny":
 		return Deny(), nil
 	case "timeout":
-		return TimeoutAfter(DefaultPresenceTimeout), nil
+		return TimeoutAfter(timeout), nil
 	case "ask":
-		return Ask(in, out, 0), nil
+		return Ask(in, out, timeout), nil
 	}
 	return nil, fmt.Errorf("fidofw: unknown presence policy %q (want auto, deny, timeout or ask)", name)
 }

@@ -58,17 +58,8 @@ func runFidoEmulate(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	if udpAddr == "" && !useUHID {
 		udpAddr = emulator.DefaultUDPListen
 	}
-	var pres fidofw.Presence
-	switch presName {
-	case "auto":
-		pres = fidofw.Approve()
-	case "deny":
-		pres = fidofw.Deny()
-	case "timeout":
-		pres = fidofw.TimeoutAfter(presTimeout)
-	case "ask":
-		pres = fidofw.Ask(env.Stdin, env.Stderr, presTimeout)
-	default:
+	pres, err := fidofw.ParsePresence(presName, env.Stdin, env.Stderr, presTimeout)
+	if err != nil {
 		return &UsageError{Err: fmt.Errorf("fido emulate: unknown --presence %q", presName), Hint: "use auto, deny, timeout or ask"}
 	}
 	if image == "" {
