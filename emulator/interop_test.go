@@ -14,7 +14,8 @@ import (
 // TestPythonFido2Interop drives the key over UDP with Yubico's
 // python-fido2: get_info, make_credential (packed attestation verified and
 // chained to the manufacturer CA), get_assertion (signatures verified),
-// CTAP1/U2F, Fido2Server registration and authentication, client PIN
+// CTAP1/U2F, Fido2Server registration and authentication, hmac-secret
+// through Fido2Client, client PIN
 // set/change/token with both protocols, credential management, reset.
 func TestPythonFido2Interop(t *testing.T) {
 	py := testtool.NeedPython(t, "fido2", "python3-fido2")
@@ -29,7 +30,7 @@ func TestPythonFido2Interop(t *testing.T) {
 		t.Fatalf("python-fido2 interop: %v", err)
 	}
 	for _, step := range []string{"get_info", "make_credential", "get_assertion", "exclude_list", "u2f",
-		"server_register", "server_authenticate", "client_pin", "credential_management", "reset"} {
+		"server_register", "server_authenticate", "hmac_secret", "client_pin", "credential_management", "reset"} {
 		if !strings.Contains(string(out), "PASS "+step+"\n") {
 			t.Errorf("step %s did not pass", step)
 		}

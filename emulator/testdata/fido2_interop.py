@@ -187,6 +187,31 @@ def main():
                                  r.authenticator_data, r.signature)
     ok("server_authenticate")
 
+    # hmac-secret through python-fido2's client extension.
+    res = client.make_credential({
+        "rp": {"id": "example.com", "name": "Example"},
+        "user": {"id": b"hs", "name": "hs"},
+        "challenge": os.urandom(32),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "extensions": {"hmacCreateSecret": True},
+    })
+    assert res.extension_results.get("hmacCreateSecret") is True, res.extension_results
+    hs_cred = res.attestation_object.auth_data.credential_data
+
+    def hmac_get(salt):
+        sel = client.get_assertion({
+            "rpId": "example.com",
+            "challenge": os.urandom(32),
+            "allowCredentials": [{"type": "public-key", "id": hs_cred.credential_id}],
+            "extensions": {"hmacGetSecret": {"salt1": salt}},
+        })
+        return sel.get_response(0).extension_results["hmacGetSecret"]["output1"]
+
+    salt = os.urandom(32)
+    o1, o2, o3 = hmac_get(salt), hmac_get(salt), hmac_get(os.urandom(32))
+    assert len(o1) == 32 and o1 == o2 and o1 != o3
+    ok("hmac_secret")
+
     # Client PIN: set, change, token (protocol 2 and 1), retries.
     cp = ClientPin(ctap)
     assert isinstance(cp.protocol, PinProtocolV2)
