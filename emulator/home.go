@@ -176,12 +176,20 @@ func Restore(im hw.Image, src hw.TimeSource) (*Token, error) {
 	return t, nil
 }
 
-// Create saves a new token, refusing one whose id is taken.
+// Create saves a new token, refusing (atomically, so concurrent stations
+// of a production line cannot both win) one whose id is taken.
 func (h *Home) Create(t *Token) error {
-	if _, err := os.Stat(h.Path(t.ID())); err == nil {
-		return fmt.Errorf("%w: %s", ErrExists, t.ID())
+	im, err := t.Image()
+	if err != nil {
+		return err
 	}
-	return h.Save(t)
+	if err := hw.CreateImage(h.Path(t.ID()), im); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, t.ID())
+		}
+		return err
+	}
+	return nil
 }
 
 // Save writes the token's image atomically, replacing any previous one.

@@ -139,7 +139,14 @@ func LoadImage(path, kind string) (Image, error) {
 // SaveImage writes im to path atomically: a temporary file in the same
 // directory, fsync, rename, fsync of the directory. A crash leaves either
 // the old image or the new one, never a mix.
-func SaveImage(path string, im Image) error {
+func SaveImage(path string, im Image) error { return writeImage(path, im, false) }
+
+// CreateImage is SaveImage for a new file: it fails with an error matching
+// fs.ErrExist if path exists, atomically (a hard link of the synced
+// temporary file), so two writers racing for one path cannot both win.
+func CreateImage(path string, im Image) error { return writeImage(path, im, true) }
+
+func writeImage(path string, im Image, excl bool) error {
 	b, err := im.MarshalBinary()
 	if err != nil {
 		return err
@@ -166,7 +173,12 @@ func SaveImage(path string, im Image) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if excl {
+		err = os.Link(tmp, path)
+	} else {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {

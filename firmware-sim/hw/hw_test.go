@@ -319,3 +319,29 @@ func TestSeededRNG(t *testing.T) {
 		t.Error("different seeds, same stream")
 	}
 }
+
+func TestCreateImageExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.img")
+	im := hw.Image{Kind: "otp", Version: 1, Payload: []byte("a")}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { errs <- hw.CreateImage(path, im) }()
+	}
+	won := 0
+	for range 8 {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, os.ErrExist):
+			t.Errorf("CreateImage: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d writers created the same image", won)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Errorf("%d files left, want 1", len(ents))
+	}
+}
