@@ -483,30 +483,51 @@ func (s *session) waitingRequest(ctx context.Context) (cid uint32, release func(
 	return cid, release, nil
 }
 
+// awaitKeepalive reads the waiting request's packets until a KEEPALIVE
+// with status want arrives (true), or wait passes (false). Any answer
+// meanwhile is an error: nobody touched the key.
+func (s *session) awaitKeepalive(ctx context.Context, cid uint32, want ctaphid.KeepaliveStatus, wait time.Duration) (bool, []ctaphid.KeepaliveStatus, error) {
+	var kas []ctaphid.KeepaliveStatus
+	deadline := time.Now().Add(wait)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, kas, nil
+		}
+		p, err := s.dev.ReadPacket(ctx, left)
+		if errors.Is(err, ctaphid.ErrTimeout) {
+			return false, kas, nil
+		}
+		if err != nil {
+			return false, kas, err
+		}
+		if p.CID() != cid || !p.IsInit() {
+			continue
+		}
+		if p.Cmd() != ctaphid.CmdKeepalive {
+			return false, kas, fmt.Errorf("request answered (%v) while no touch was given", p.Cmd())
+		}
+		st := ctaphid.KeepaliveStatus(p[ctaphid.InitHeaderLen])
+		kas = append(kas, st)
+		if st == want {
+			return true, kas, nil
+		}
+	}
+}
+
 func checkKeepalive(ctx context.Context, s *session) error {
 	cid, release, err := s.waitingRequest(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	// Collect KEEPALIVEs for a while, then cancel.
-	var kas []ctaphid.KeepaliveStatus
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		p, err := s.dev.ReadPacket(ctx, time.Until(deadline))
-		if err != nil {
-			break
-		}
-		if p.CID() == cid && p.IsInit() {
-			if p.Cmd() != ctaphid.CmdKeepalive {
-				return fmt.Errorf("request answered (%v) while no touch was given", p.Cmd())
-			}
-			kas = append(kas, ctaphid.KeepaliveStatus(p[ctaphid.InitHeaderLen]))
-		}
-	}
+	ok, kas, err := s.awaitKeepalive(ctx, cid, ctaphid.StatusUPNeeded, 1500*time.Millisecond)
 	s.ch.Cancel()
 	s.rawRecv(ctx, cid, rawWait) // the cancelled answer
-	if !slices.Contains(kas, ctaphid.StatusUPNeeded) {
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return fmt.Errorf("no KEEPALIVE UPNEEDED in 1.5 s (got %v)", kas)
 	}
 	return nil
@@ -518,13 +539,16 @@ func checkCancel(ctx context.Context, s *session) error {
 		return err
 	}
 	defer release()
-	time.Sleep(300 * time.Millisecond)
+	// Cancel once the key shows it is waiting (or after 1 s without a sign).
+	if _, _, err := s.awaitKeepalive(ctx, cid, ctaphid.StatusUPNeeded, time.Second); err != nil {
+		return err
+	}
 	if err := s.ch.Cancel(); err != nil {
 		return err
 	}
 	m, _, err := s.rawRecv(ctx, cid, 3*time.Second)
 	if err != nil {
-		return fmt.Errorf("after CANCEL: %w", err)
+		return fmt.Errorf("no answer after CANCEL: %w", err)
 	}
 	if m.Cmd != ctaphid.CmdCBOR || len(m.Data) < 1 {
 		return fmt.Errorf("after CANCEL: got %v", m.Cmd)
