@@ -449,3 +449,26 @@ func TestTamperedTokenPersists(t *testing.T) {
 		t.Error("seed of a tampered fob readable")
 	}
 }
+
+// What a display card shows survives saving and loading it.
+func TestDisplaySurvivesSave(t *testing.T) {
+	clk := emulator.NewManualClock(t0)
+	home, _ := emulator.OpenHome(t.TempDir(), clk)
+	card, _ := emulator.NewDisplayCard(emulator.Options{Serial: "GAHT12345674", Time: clk, Rand: hw.SeededRNG(9)})
+	r, _ := card.Press()
+	if err := home.Create(card.Token); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second)
+	got, err := home.Load("GAHT12345674")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := got.Display(); !ok || s != r.Code {
+		t.Errorf("reloaded card shows %q, %v; want %s", s, ok, r.Code)
+	}
+	clk.Advance(10 * time.Second)
+	if _, ok := got.Display(); ok {
+		t.Error("reloaded card still lit after 20 s")
+	}
+}

@@ -108,6 +108,11 @@ func (t *Token) Image() (hw.Image, error) {
 		}
 	}
 	d := binary.BigEndian.AppendUint64(nil, uint64(t.fw.Display().Timeout()))
+	if text, shown := t.fw.Display().Snapshot(); text != "" && len(text) < 64 {
+		d = binary.BigEndian.AppendUint64(d, uint64(shown.Unix()))
+		d = binary.BigEndian.AppendUint32(d, uint32(shown.Nanosecond()))
+		d = append(d, text...)
+	}
 	if err := fl.Put(secDisplay, d); err != nil {
 		return hw.Image{}, err
 	}
@@ -154,10 +159,19 @@ func Restore(im hw.Image, src hw.TimeSource) (*Token, error) {
 	}
 	var disp *hw.Display
 	if b, ok := take(secDisplay); ok {
-		if len(b) != 8 || int64(binary.BigEndian.Uint64(b)) < 0 {
+		// timeout (int64 ns), then optionally what it shows: Unix seconds
+		// (int64), nanoseconds (uint32) and the text.
+		if (len(b) != 8 && len(b) < 8+12+1) || len(b) > 8+12+64 || int64(binary.BigEndian.Uint64(b)) < 0 {
 			return nil, fmt.Errorf("%w: bad display section", hw.ErrCorrupt)
 		}
 		disp = hw.NewDisplay(time.Duration(binary.BigEndian.Uint64(b)))
+		if len(b) > 8 {
+			ns := binary.BigEndian.Uint32(b[16:])
+			if ns >= 1e9 {
+				return nil, fmt.Errorf("%w: bad display section", hw.ErrCorrupt)
+			}
+			disp.Restore(string(b[20:]), time.Unix(int64(binary.BigEndian.Uint64(b[8:])), int64(ns)).UTC())
+		}
 	}
 	arnText, hasARN := take(secARN)
 	fw, err := otpfw.New(otpfw.Config{Clock: hw.RestoreClock(src, st), Flash: fl, Display: disp, Battery: bat})

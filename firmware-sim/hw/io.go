@@ -109,6 +109,21 @@ func (d *Display) Clear() {
 	d.mu.Unlock()
 }
 
+// Snapshot returns the last text written and when, to save a device's
+// state; Restore puts it back.
+func (d *Display) Snapshot() (text string, shown time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.text, d.shown
+}
+
+// Restore sets the display's last text and when it was written.
+func (d *Display) Restore(text string, shown time.Time) {
+	d.mu.Lock()
+	d.text, d.shown = text, shown
+	d.mu.Unlock()
+}
+
 // Read returns what the display shows at instant now, and false when it is
 // blank (never written, cleared, or timed out: shown at s, blank from
 // s+Timeout on).

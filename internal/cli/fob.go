@@ -254,6 +254,7 @@ type fobInfo struct {
 	DeviceTime  time.Time `json:"device_time"`
 	Battery     float64   `json:"battery"`
 	DisplayTime string    `json:"display_time"`
+	Display     string    `json:"display"` // what the display shows now; "" when blank
 	Error       string    `json:"error,omitempty"`
 }
 
@@ -269,6 +270,8 @@ func describe(t *emulator.Token, now time.Time) fobInfo {
 	if t.Model() == token.Virtual {
 		fi.ARN = t.ARN().String()
 		fi.DisplayTime = "always"
+	} else {
+		fi.Display, _ = t.Firmware().Display().Read(now)
 	}
 	return fi
 }
@@ -333,6 +336,13 @@ func fobShow(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) er
 	}
 	fmt.Fprintf(w, "state:        %s\nspec:         %s, %d digits, %ds\ndrift:        %+g ppm\noffset:       %s\ndevice time:  %s\nbattery:      %.0f%%\ndisplay time: %s\n",
 		i.State, i.Algorithm, i.Digits, i.Period, i.DriftPPM, i.Offset, i.DeviceTime.Format(time.RFC3339Nano), i.Battery*100, i.DisplayTime)
+	if i.Model != token.Virtual.String() {
+		d := i.Display
+		if d == "" {
+			d = "blank"
+		}
+		fmt.Fprintf(w, "display:      %s\n", d)
+	}
 	return nil
 }
 
