@@ -32,6 +32,8 @@ func allChecks() []check {
 	add("transport", "hid.bad-seq", "an out-of-order continuation packet gets ERR_INVALID_SEQ", nil, checkBadSeq)
 	add("transport", "hid.bad-channel", "a command on the broadcast channel gets ERR_INVALID_CHANNEL", nil, checkBadChannel)
 	add("transport", "hid.busy", "another channel gets ERR_CHANNEL_BUSY during a transaction, which completes", nil, checkBusy)
+	add("transport", "hid.msg-timeout", "an unfinished message gets ERR_MSG_TIMEOUT", nil, checkMsgTimeout)
+	add("transport", "hid.lock", "LOCK keeps other channels busy until released", nil, checkLock)
 	add("transport", "hid.unknown-cmd", "an unknown command gets ERR_INVALID_CMD", nil, checkUnknownCmd)
 	add("transport", "hid.wink", "WINK is answered when the WINK capability is set", nil, checkWink)
 	add("transport", "hid.keepalive", "KEEPALIVE UPNEEDED is sent while waiting for a touch", nil, checkKeepalive)
@@ -424,6 +426,47 @@ func checkBusy(ctx context.Context, s *session) error {
 	}
 	if m.Cmd != ctaphid.CmdPing || !bytes.Equal(m.Data, payload) {
 		return errors.New("the interrupted transaction did not complete with its echo")
+	}
+	return nil
+}
+
+func checkMsgTimeout(ctx context.Context, s *session) error {
+	s.dev.Drain()
+	cid := s.ch.CID()
+	pk := ctaphid.Fragment(cid, ctaphid.CmdPing, randBytes(100))
+	if err := s.rawSend(pk[0]); err != nil { // and never the continuation
+		return err
+	}
+	m, _, err := s.rawRecv(ctx, cid, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("no ERR_MSG_TIMEOUT within 5 s: %w", err)
+	}
+	return expectHIDError(m, ctaphid.ErrMsgTimeout)
+}
+
+func checkLock(ctx context.Context, s *session) error {
+	// The other channel is allocated first: while locked, even INIT on
+	// the broadcast channel may be refused (§11.2.9.2.2).
+	other, err := s.dev.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("second channel: %w", err)
+	}
+	err = s.ch.Lock(ctx, time.Second*2)
+	if errors.Is(err, ctaphid.ErrInvalidCmd) {
+		return skipf("LOCK not implemented (optional)")
+	}
+	if err != nil {
+		return fmt.Errorf("LOCK: %w", err)
+	}
+	busy := other.Ping(ctx, []byte("locked?"))
+	if err := s.ch.Lock(ctx, 0); err != nil {
+		return fmt.Errorf("LOCK 0 (release): %w", err)
+	}
+	if !errors.Is(busy, ctaphid.ErrChannelBusy) {
+		return fmt.Errorf("another channel while locked: got %v, want ERR_CHANNEL_BUSY", busy)
+	}
+	if err := other.Ping(ctx, []byte("unlocked")); err != nil {
+		return fmt.Errorf("another channel after release: %w", err)
 	}
 	return nil
 }

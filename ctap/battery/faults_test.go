@@ -320,6 +320,22 @@ var faults = []fault{
 			return []ctaphid.Packet{p}
 		}
 	}},
+	{"unfinished message never times out", []string{"hid.msg-timeout"}, func(f *faulty) {
+		f.inPkt = func(p ctaphid.Packet) []ctaphid.Packet {
+			if p.IsInit() && p.Cmd() == ctaphid.CmdError && ctaphid.ErrCode(p[ctaphid.InitHeaderLen]) == ctaphid.ErrMsgTimeout {
+				return nil
+			}
+			return []ctaphid.Packet{p}
+		}
+	}},
+	{"LOCK does nothing", []string{"hid.lock"}, func(f *faulty) {
+		f.req = func(m *ctaphid.Message) (*ctaphid.Message, *ctaphid.Message) {
+			if m.Cmd == ctaphid.CmdLock {
+				return nil, &ctaphid.Message{CID: m.CID, Cmd: m.Cmd}
+			}
+			return m, nil
+		}
+	}},
 	{"WINK refused", []string{"hid.wink"}, func(f *faulty) {
 		f.resp = hidMsg(ctaphid.CmdWink, func(m *ctaphid.Message) { m.Cmd, m.Data = ctaphid.CmdError, []byte{byte(ctaphid.ErrInvalidCmd)} })
 	}},
