@@ -276,7 +276,8 @@ func (c *Clock) Adjust(d time.Duration) {
 }
 
 // Set sets the device time to t now and restarts drift from this instant,
-// as setting a real RTC does. A stuck clock ignores it.
+// as setting a real RTC does. The offset is a time.Duration, so a t more
+// than 292 years from the source's time saturates. A stuck clock ignores it.
 func (c *Clock) Set(t time.Time) {
 	now := c.src.Now()
 	c.mu.Lock()

@@ -351,3 +351,16 @@ func TestNewRefusesForeignFlash(t *testing.T) {
 		t.Errorf("damaged seed: %v, want ErrCorrupt", err)
 	}
 }
+
+// The RFC 6238 vector of year 2603 goes through the port both ways.
+func TestFactoryPortFarFuture(t *testing.T) {
+	far := time.Unix(20000000000, 0).UTC()
+	fw, src := device(t, otpfw.Config{})
+	src.Set(far.Add(-time.Hour)) // clock offsets are durations: ±292 years
+	c, _ := connect(t, fw)
+	provision(t, c, far)
+	code, at, err := c.SelfTest()
+	if err != nil || code != "65353130" || !at.Equal(far) {
+		t.Errorf("SelfTest at %v: %s at %v, %v", far, code, at, err)
+	}
+}

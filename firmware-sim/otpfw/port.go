@@ -124,19 +124,16 @@ func truncate(s string) string {
 
 // formatTime writes a Unix time as seconds with nine decimals.
 func formatTime(t time.Time) string {
-	ns := t.UnixNano()
-	sec, frac := ns/1e9, ns%1e9
-	if frac < 0 {
-		sec--
-		frac += 1e9
-	}
-	return fmt.Sprintf("%d.%09d", sec, frac)
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
+
+// maxUnix is the last second of year 9999.
+const maxUnix = 253402300799
 
 // parseTime reads Unix seconds with an optional fraction of up to nine digits.
 func parseTime(s string) (time.Time, error) {
 	whole, frac, hasFrac := strings.Cut(s, ".")
-	if whole == "" || strings.Trim(whole, "0123456789") != "" || len(whole) > 11 {
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || len(whole) > 12 {
 		return time.Time{}, fmt.Errorf("time %q: want Unix seconds", truncate(s))
 	}
 	sec, _ := strconv.ParseInt(whole, 10, 64)
@@ -147,7 +144,7 @@ func parseTime(s string) (time.Time, error) {
 		}
 		ns, _ = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
 	}
-	if sec > 9_000_000_000 {
+	if sec > maxUnix {
 		return time.Time{}, fmt.Errorf("time %q out of range", truncate(s))
 	}
 	return time.Unix(sec, ns).UTC(), nil

@@ -28,7 +28,7 @@ func init() {
 				example: "  tokenlab fob new --model keyfob --serial GAHT00000018 --drift-ppm 20\n  tokenlab fob new --model virtual --name alice-phone",
 				flags: func(fs *pflag.FlagSet) {
 					fs.String("model", "keyfob", "keyfob, displaycard or virtual")
-					fs.String("serial", "", "serial of a hardware device (default: a random TLEM serial); a virtual device's ARN")
+					fs.String("serial", "", "serial of a hardware device (default: a random TLEM serial); a virtual device's ARN or name")
 					fs.String("name", "", "name of a virtual device (its ARN is arn:aws:iam::ACCOUNT:mfa/NAME)")
 					fs.String("account", token.DefaultAccount, "account id in a virtual device's ARN")
 					fs.String("seed", "", "seed in base32 (default: a fresh random seed)")
@@ -194,11 +194,14 @@ func fobNew(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) err
 		switch {
 		case serial != "" && name != "":
 			return usagef("fob new: give --serial (an ARN) or --name, not both")
-		case serial != "" || fs.Changed("serial"):
+		case (serial != "" || fs.Changed("serial")) && (token.IsARN(serial) || serial == ""):
 			if o.ARN, err = token.ParseMFAARN(serial); err != nil {
 				return badInput(err)
 			}
-		case name != "" || fs.Changed("name"):
+		case serial != "" || name != "" || fs.Changed("name"):
+			if name == "" {
+				name = serial // --serial NAME for a virtual device
+			}
 			acct := flagString(fs, "account")
 			a := token.MFAARN{Account: acct, Path: "/", Name: name}
 			if o.ARN, err = token.ParseMFAARN(a.String()); err != nil {
