@@ -106,9 +106,14 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
-// openService opens the store and the KEK and returns the verifier and a
-// function that closes the store.
-func openService(ctx context.Context, c storeConfig, log *slog.Logger) (*verify.Service, func() error, error) {
+// closingStore is a verify.Store that must be closed.
+type closingStore interface {
+	verify.Store
+	Close() error
+}
+
+// openStore opens the KEK (creating it on first start) and the store.
+func openStore(ctx context.Context, c storeConfig) (closingStore, *seal.Sealer, error) {
 	kind, target, err := c.parseDB()
 	if err != nil {
 		return nil, nil, err
@@ -120,16 +125,23 @@ func openService(ctx context.Context, c storeConfig, log *slog.Logger) (*verify.
 	if err != nil {
 		return nil, nil, err
 	}
-	var store interface {
-		verify.Store
-		Close() error
-	}
+	var store closingStore
 	switch kind {
 	case "sqlite":
 		store, err = sqlite.Open(target)
 	default:
 		store, err = postgres.Open(ctx, target)
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, sealer, nil
+}
+
+// openService opens the store and the KEK and returns the verifier and a
+// function that closes the store.
+func openService(ctx context.Context, c storeConfig, log *slog.Logger) (*verify.Service, func() error, error) {
+	store, sealer, err := openStore(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}

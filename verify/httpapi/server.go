@@ -18,9 +18,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenlab/tokenlab/verify"
@@ -31,6 +33,11 @@ type Config struct {
 	Logger  *slog.Logger // nil: discard
 	Metrics *Metrics     // nil: a fresh set
 	Now     func() time.Time
+	// AuthCacheTTL is how long an accepted bearer token is remembered
+	// (by its SHA-256), sparing the verifier a lookup per request: a
+	// token removed from the verifier keeps working that long. Default
+	// 10 s; negative disables the cache.
+	AuthCacheTTL time.Duration
 }
 
 // Server is the JSON API. It is an http.Handler for the /api/ tree.
@@ -40,6 +47,48 @@ type Server struct {
 	metrics *Metrics
 	now     func() time.Time
 	mux     *http.ServeMux
+	auth    authCache
+}
+
+// authCache remembers accepted tokens for a short while.
+type authCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[[32]byte]authEntry
+}
+
+type authEntry struct {
+	name    string
+	expires time.Time
+}
+
+const maxAuthCache = 1024
+
+func (c *authCache) get(tok string, now time.Time) (string, bool) {
+	if c.ttl <= 0 {
+		return "", false
+	}
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || now.After(e.expires) {
+		return "", false
+	}
+	return e.name, true
+}
+
+func (c *authCache) put(tok, name string, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxAuthCache {
+		c.m = map[[32]byte]authEntry{}
+	}
+	c.m[k] = authEntry{name: name, expires: now.Add(c.ttl)}
 }
 
 // New returns the API over v.
@@ -53,6 +102,10 @@ func New(v verify.Verifier, cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.auth.ttl = cfg.AuthCacheTTL
+	if s.auth.ttl == 0 {
+		s.auth.ttl = 10 * time.Second
 	}
 	s.routes()
 	return s
@@ -140,12 +193,18 @@ func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 	if len(tok) > 512 {
 		return nil, verify.Errorf(verify.EUNAUTHORIZED, "invalid API token")
 	}
-	name, err := s.v.CheckAPIToken(r.Context(), tok)
-	if err != nil {
-		if verify.CodeOf(err) == verify.EINTERNAL {
-			return nil, err
+	now := s.now()
+	name, ok := s.auth.get(tok, now)
+	if !ok {
+		var err error
+		name, err = s.v.CheckAPIToken(r.Context(), tok)
+		if err != nil {
+			if verify.CodeOf(err) == verify.EINTERNAL {
+				return nil, err
+			}
+			return nil, verify.Errorf(verify.EUNAUTHORIZED, "invalid API token")
 		}
-		return nil, verify.Errorf(verify.EUNAUTHORIZED, "invalid API token")
+		s.auth.put(tok, name, now)
 	}
 	return verify.WithActor(r.Context(), verify.Actor{Name: name, Source: "api"}), nil
 }

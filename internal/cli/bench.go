@@ -1,0 +1,681 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/client"
+	"github.com/tokenlab/tokenlab/verify/httpapi"
+)
+
+// tokenlab bench verify measures code checks per second through the JSON
+// API against a bare net/http handler of the same shape, in one run, with
+// the same client, over real HTTP on 127.0.0.1.
+//
+// The verifier runs on real time, and a device accepts a code only for a
+// time step later than the last one it accepted, so valid, never-replayed
+// codes need many devices. The bench imports hardware tokens whose seeds it
+// draws itself (one bulk import), enables each for a user (8 per user) with
+// the codes of steps T-1 and T, and then hands each (device, step) to one
+// client exactly once: a device whose last accepted step is L gets the code
+// of step max(now, L+1) while that is at most now+1 (the ±1 window of a
+// device whose clock runs up to one step ahead). So each device gives one
+// or two checks per 30 s step, and the pool is sized from the bare
+// handler's throughput, measured first: devices = bare_rps × min(duration,
+// 30 s) × 0.6, between 16 per client and --max-devices. If the pool runs dry
+// before the duration, the verify phase ends early and its rate is counted
+// over the time it ran (the output says so).
+
+func init() {
+	register(&group{
+		name:    "bench",
+		summary: "load benchmarks",
+		verbs: map[string]*command{
+			"verify": {
+				usage:   "bench verify [--duration 10s] [--concurrency 64] [--db sqlite:PATH|postgres://…] [--processes N] [--devices N] [--json]",
+				summary: "Drive POST /api/v1/mfa/check with valid, never-replayed codes over HTTP on 127.0.0.1, then the same load against a bare net/http handler; print both rates, their ratio and the check latency (p50, p99). Goal: ratio ≥ 0.5, p99 ≤ 20 ms.",
+				example: "  tokenlab bench verify\n" +
+					"  tokenlab bench verify --duration 5s --json\n" +
+					"  tokenlab bench verify --db postgres://postgres@127.0.0.1:54329/bench --processes 2",
+				flags: func(fs *pflag.FlagSet) {
+					fs.Duration("duration", 10*time.Second, "how long each phase drives load (1s to 5m)")
+					fs.Int("concurrency", 64, "concurrent clients (1 to 1024)")
+					fs.String("db", "", "database: sqlite:PATH or postgres://… (default: SQLite in a temporary data directory; a PostgreSQL database gets bench users and tokens under a random prefix)")
+					fs.Int("processes", 0, "with a postgres DSN: run this many 'tokenlab serve' child processes sharing it (0: the verifier in this process)")
+					fs.Int("devices", 0, "devices to enroll (0: sized from the bare handler's rate)")
+					fs.Int("max-devices", 60000, "upper bound of the automatic device count")
+					fs.Bool("json", false, "print one JSON object")
+					fs.String("cpuprofile", "", "write a CPU profile of the verify phase to this file")
+				},
+				run: runBenchVerify,
+			},
+		},
+	})
+}
+
+// benchResult is what bench verify prints with --json.
+type benchResult struct {
+	VerifyRPS    float64 `json:"verify_rps"`
+	BareRPS      float64 `json:"bare_rps"`
+	Ratio        float64 `json:"ratio"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	BareP50ms    float64 `json:"bare_p50_ms"`
+	BareP99ms    float64 `json:"bare_p99_ms"`
+	Accepted     int64   `json:"accepted"`
+	Refused      int64   `json:"refused"`
+	Errors       int64   `json:"errors"`
+	VerifySecs   float64 `json:"verify_seconds"`
+	BareSecs     float64 `json:"bare_seconds"`
+	PoolDry      bool    `json:"pool_ran_dry"`
+	Devices      int     `json:"devices"`
+	EnrollSecs   float64 `json:"enroll_seconds"`
+	Concurrency  int     `json:"concurrency"`
+	DB           string  `json:"db"`
+	Processes    int     `json:"processes"`
+	GoalRatioMet bool    `json:"goal_ratio_met"`
+	GoalP99Met   bool    `json:"goal_p99_met"`
+}
+
+func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usagef("bench verify: unexpected argument %q", args[0])
+	}
+	dur, _ := fs.GetDuration("duration")
+	conc, _ := fs.GetInt("concurrency")
+	db, _ := fs.GetString("db")
+	procs, _ := fs.GetInt("processes")
+	ndev, _ := fs.GetInt("devices")
+	maxDev, _ := fs.GetInt("max-devices")
+	asJSON, _ := fs.GetBool("json")
+	switch {
+	case dur < time.Second || dur > 5*time.Minute:
+		return usagef("--duration must be 1s to 5m")
+	case conc < 1 || conc > 1024:
+		return usagef("--concurrency must be 1 to 1024")
+	case ndev < 0 || ndev > 1_000_000 || maxDev < 1 || maxDev > 1_000_000:
+		return usagef("--devices and --max-devices must be 0 to 1000000")
+	case procs < 0 || procs > 8:
+		return usagef("--processes must be 0 to 8")
+	}
+	sc := storeConfig{db: db}
+	kind, _, err := sc.parseDB()
+	if err != nil {
+		return err
+	}
+	if procs > 0 && kind != "postgres" {
+		return &UsageError{Err: errors.New("--processes needs --db postgres://…"), Hint: "several processes share one database only on PostgreSQL"}
+	}
+	progress := func(format string, a ...any) {
+		if !asJSON {
+			fmt.Fprintf(env.Stderr, format+"\n", a...)
+		}
+	}
+
+	tmp, err := os.MkdirTemp("", "tokenlab-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	sc.dataDir = tmp
+
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc, IdleConnTimeout: time.Minute,
+		DisableCompression: true,
+		DialContext:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}}
+	defer hc.CloseIdleConnections()
+
+	// The bare handler: the same decoding and encoding, no verifier.
+	bareURL, stopBare, err := serveLocal(bareHandler())
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+
+	// The verifier in this process: it enrolls the devices, and serves the
+	// checks unless child processes do.
+	store, sealer, err := openStore(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc := verify.New(store, sealer, verify.Config{})
+	tokPath, _, err := ensureAdminToken(ctx, svc, tmp)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(tokPath)
+	if err != nil {
+		return err
+	}
+	token := strings.TrimSpace(string(b))
+	var urls []string
+	if procs == 0 {
+		u, stop, err := serveLocal(newMux(svc, slog.New(slog.DiscardHandler), nil))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		urls = []string{u}
+	} else {
+		children, err := startChildren(ctx, procs, tmp, db)
+		defer func() {
+			for _, c := range children {
+				c.stop()
+			}
+		}()
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			urls = append(urls, c.url)
+		}
+	}
+	var clients []*client.Client
+	for _, u := range urls {
+		c, err := client.New(u, token, hc)
+		if err != nil {
+			return err
+		}
+		clients = append(clients, c)
+	}
+	bare, _ := client.New(bareURL, "", hc)
+
+	// Phase 1: the bare handler.
+	progress("bench: bare net/http handler, %d clients, %v", conc, dur)
+	bareRes := drive(ctx, conc, dur, func(ctx context.Context, w int) (bool, int) {
+		d, err := bare.Check(ctx, "bench", "GAHT00000017", "123456")
+		if err != nil {
+			return true, -1
+		}
+		if d.Accepted {
+			return true, 1
+		}
+		return true, 0
+	})
+	if bareRes.errors > 0 {
+		return fmt.Errorf("bench: %d errors from the bare handler", bareRes.errors)
+	}
+
+	// Phase 2: enroll.
+	if ndev == 0 {
+		win := min(dur, 30*time.Second)
+		ndev = int(bareRes.rps() * win.Seconds() * 0.6)
+		ndev = max(ndev, conc*16)
+		ndev = min(ndev, maxDev)
+	}
+	progress("bench: enrolling %d hardware tokens for %d users", ndev, (ndev+verify.MaxDevicesPerUser-1)/verify.MaxDevicesPerUser)
+	start := time.Now()
+	enroller := verify.New(groupedStore{store}, sealer, verify.Config{})
+	pool, err := enroll(ctx, enroller, conc, ndev)
+	if err != nil {
+		return err
+	}
+	enrollTime := time.Since(start)
+
+	// Phase 3: the verifier.
+	progress("bench: verifier (%s%s), %d clients, %v", kind, procDesc(procs), conc, dur)
+	if prof, _ := fs.GetString("cpuprofile"); prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	verRes := drive(ctx, conc, dur, func(ctx context.Context, w int) (bool, int) {
+		i, code, ok := pool.take()
+		if !ok {
+			return false, 0
+		}
+		d := &pool.devs[i]
+		dec, err := clients[w%len(clients)].Check(ctx, d.user, d.serial, code)
+		if err != nil {
+			return true, -1
+		}
+		if dec.Accepted {
+			return true, 1
+		}
+		return true, 0
+	})
+
+	res := benchResult{
+		VerifyRPS: verRes.rps(), BareRPS: bareRes.rps(),
+		P50ms: verRes.pct(0.50), P99ms: verRes.pct(0.99),
+		BareP50ms: bareRes.pct(0.50), BareP99ms: bareRes.pct(0.99),
+		Accepted: verRes.ok, Refused: verRes.refused, Errors: verRes.errors,
+		VerifySecs: verRes.elapsed.Seconds(), BareSecs: bareRes.elapsed.Seconds(),
+		PoolDry: verRes.dry, Devices: ndev, EnrollSecs: enrollTime.Seconds(),
+		Concurrency: conc, DB: kind, Processes: procs,
+	}
+	if res.BareRPS > 0 {
+		res.Ratio = res.VerifyRPS / res.BareRPS
+	}
+	res.GoalRatioMet, res.GoalP99Met = res.Ratio >= 0.5, res.P99ms <= 20
+	if asJSON {
+		if err := printJSON(env.Stdout, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "bare net/http:  %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s)\n", res.BareRPS, res.BareP50ms, res.BareP99ms, res.BareSecs)
+		fmt.Fprintf(env.Stdout, "verifier:       %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s; %d accepted, %d refused, %d errors)\n", res.VerifyRPS, res.P50ms, res.P99ms, res.VerifySecs, res.Accepted, res.Refused, res.Errors)
+		fmt.Fprintf(env.Stdout, "ratio:          %8.2f          (goal ≥ 0.50: %s; p99 goal ≤ 20 ms: %s)\n", res.Ratio, yesNo(res.GoalRatioMet), yesNo(res.GoalP99Met))
+		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s; %s%s, %d clients\n", ndev, res.EnrollSecs, kind, procDesc(procs), conc)
+		if res.PoolDry {
+			fmt.Fprintf(env.Stdout, "note:           the device pool ran dry after %.1f s; the rate is over that time (raise --devices)\n", res.VerifySecs)
+		}
+	}
+	if res.Errors > 0 || res.Refused > 0 {
+		return fmt.Errorf("bench: %d checks refused and %d failed; every code sent was valid and fresh", res.Refused, res.Errors)
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func procDesc(n int) string {
+	if n == 0 {
+		return ", in-process"
+	}
+	return fmt.Sprintf(", %d serve processes", n)
+}
+
+// bareHandler answers POST /api/v1/mfa/check like the API, without a
+// verifier: strict decode, validation, a JSON decision.
+func bareHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/mfa/check", func(w http.ResponseWriter, r *http.Request) {
+		var req httpapi.CheckRequest
+		err := httpapi.DecodeJSON(http.MaxBytesReader(w, r.Body, httpapi.MaxJSONBody), httpapi.MaxJSONBody, &req)
+		if err == nil {
+			err = httpapi.ValidCheck(req)
+		}
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":{"code":"invalid","message":%q}}`+"\n", verifyMessage(err))
+			return
+		}
+		b, _ := jsonMarshal(verify.Decision{Accepted: true, Step: 1})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
+	})
+	return mux
+}
+
+// serveLocal serves h on 127.0.0.1 at a free port.
+func serveLocal(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func (c *child) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+var childListenRE = regexp.MustCompile(`msg="tokenlab serve listening" url=(http://[0-9.:]+)`)
+
+// startChildren starts n "tokenlab serve" processes on 127.0.0.1 sharing
+// dataDir (one KEK, one admin token) and the database; the first one alone
+// until it listens, since it creates the data directory's files.
+func startChildren(ctx context.Context, n int, dataDir, db string) ([]*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var out []*child
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--db", db, "--log-level", "info")
+		pr, pw := io.Pipe()
+		cmd.Stderr = pw
+		cmd.Stdout = io.Discard
+		if err := cmd.Start(); err != nil {
+			return out, err
+		}
+		c := &child{cmd: cmd, done: make(chan struct{})}
+		out = append(out, c)
+		go func() { cmd.Wait(); pw.Close(); close(c.done) }()
+		urlc := make(chan string, 1)
+		go func() {
+			var buf strings.Builder
+			b := make([]byte, 4096)
+			sent := false
+			for {
+				k, err := pr.Read(b)
+				if !sent {
+					buf.Write(b[:k])
+					if m := childListenRE.FindStringSubmatch(buf.String()); m != nil {
+						urlc <- m[1]
+						sent = true
+					}
+				}
+				if err != nil {
+					if !sent {
+						close(urlc)
+					}
+					return
+				}
+			}
+		}()
+		select {
+		case u, ok := <-urlc:
+			if !ok {
+				return out, fmt.Errorf("bench: tokenlab serve child %d exited before listening", i+1)
+			}
+			c.url = u
+		case <-time.After(30 * time.Second):
+			return out, fmt.Errorf("bench: tokenlab serve child %d did not start listening", i+1)
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// benchDev is one enrolled device whose seed the bench knows.
+type benchDev struct {
+	user, serial string
+	seed         token.Seed
+	last         uint64 // last accepted step
+}
+
+// devPool hands out (device, step) pairs, each once.
+type devPool struct {
+	mu   sync.Mutex
+	devs []benchDev
+	next int    // round-robin cursor
+	idle int    // devices looked at since the last one handed out
+	step uint64 // cached current step
+	at   time.Time
+}
+
+// take returns a device index and a fresh valid code, or false when no
+// device has a usable step left until the next step begins.
+func (p *devPool) take() (int, string, bool) {
+	p.mu.Lock()
+	now := time.Now()
+	if now.Sub(p.at) > 5*time.Millisecond {
+		p.step, p.at = token.DefaultSpec.Step(now), now
+	}
+	cur := p.step
+	for p.idle < len(p.devs) {
+		i := p.next
+		p.next = (p.next + 1) % len(p.devs)
+		d := &p.devs[i]
+		s := max(cur, d.last+1)
+		if s <= cur+1 {
+			d.last = s
+			p.idle = 0
+			p.mu.Unlock()
+			return i, token.DefaultSpec.HOTP(d.seed, s), true
+		}
+		p.idle++
+	}
+	// Every device is used up for this step.
+	p.idle = 0
+	p.mu.Unlock()
+	return 0, "", false
+}
+
+// enroll imports n hardware tokens with fresh seeds, creates users and
+// enables every token (8 per user), through v in this process.
+func enroll(ctx context.Context, v verify.Verifier, conc, n int) (*devPool, error) {
+	ctx = verify.WithActor(ctx, verify.Actor{Name: "tokenlab bench", Source: "cli"})
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	prefix := make([]byte, 4)
+	for i, b := range rnd {
+		prefix[i] = 'A' + b%26
+	}
+	run := strings.ToLower(string(prefix))
+	pool := &devPool{devs: make([]benchDev, n)}
+	recs := make([]verify.TokenRecord, 0, 10000)
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		i := 0
+		_, err := v.ImportTokens(ctx, func() (verify.TokenRecord, error) {
+			if i == len(recs) {
+				return verify.TokenRecord{}, io.EOF
+			}
+			i++
+			return recs[i-1], nil
+		})
+		recs = recs[:0]
+		return err
+	}
+	for i := 0; i < n; i++ {
+		serial, err := token.NewSerial(string(prefix), uint64(i))
+		if err != nil {
+			return nil, err
+		}
+		seed, err := token.GenerateSeed(rand.Reader, token.SHA1)
+		if err != nil {
+			return nil, err
+		}
+		pool.devs[i] = benchDev{user: fmt.Sprintf("bench-%s-%d", run, i/verify.MaxDevicesPerUser), serial: string(serial), seed: seed}
+		recs = append(recs, verify.TokenRecord{Serial: serial, Spec: token.DefaultSpec, Seed: seed})
+		if len(recs) == cap(recs) {
+			if err := flush(); err != nil {
+				return nil, fmt.Errorf("bench: import: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("bench: import: %w", err)
+	}
+	users := (n + verify.MaxDevicesPerUser - 1) / verify.MaxDevicesPerUser
+	if err := parallel(ctx, conc, users, func(w, u int) error {
+		_, err := v.CreateUser(ctx, pool.devs[u*verify.MaxDevicesPerUser].user, verify.UserOptions{})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("bench: create users: %w", err)
+	}
+	if err := parallel(ctx, conc, n, func(w, i int) error {
+		d := &pool.devs[i]
+		var err error
+		for try := 0; try < 2; try++ {
+			T := token.DefaultSpec.Step(time.Now())
+			err = v.Enable(ctx, d.user, d.serial, token.DefaultSpec.HOTP(d.seed, T-1), token.DefaultSpec.HOTP(d.seed, T))
+			if err == nil {
+				d.last = T
+				return nil
+			}
+			if verify.CodeOf(err) != verify.ECODE {
+				break
+			}
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("bench: enable: %w", err)
+	}
+	return pool, nil
+}
+
+// parallel runs fn(worker, i) for i in [0, n) on conc workers and returns
+// the first error.
+func parallel(ctx context.Context, conc, n int, fn func(w, i int) error) error {
+	var next atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first.Load() == nil && ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(w, i); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return err
+	}
+	return ctx.Err()
+}
+
+// driveResult is what one load phase measured.
+type driveResult struct {
+	ok, refused, errors int64
+	elapsed             time.Duration
+	lat                 []time.Duration
+	dry                 bool
+}
+
+func (r driveResult) rps() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ok+r.refused+r.errors) / r.elapsed.Seconds()
+}
+
+// pct returns the q-quantile of latency in milliseconds.
+func (r driveResult) pct(q float64) float64 {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(r.lat)))) - 1
+	i = min(max(i, 0), len(r.lat)-1)
+	return float64(r.lat[i]) / float64(time.Millisecond)
+}
+
+// drive runs one(ctx, worker) from conc workers for dur. one returns false
+// when it has no work left (the phase then ends), and an outcome: 1 ok,
+// 0 refused, -1 error.
+func drive(ctx context.Context, conc int, dur time.Duration, one func(ctx context.Context, w int) (bool, int)) driveResult {
+	ctx, cancel := context.WithTimeout(ctx, dur)
+	defer cancel()
+	var ok, refused, errs atomic.Int64
+	var dry atomic.Bool
+	lats := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	var lastEnd atomic.Int64
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				more, out := one(ctx, w)
+				if !more {
+					dry.Store(true)
+					cancel()
+					break
+				}
+				d := time.Since(t0)
+				if ctx.Err() != nil && out < 0 {
+					break // cut off by the end of the phase
+				}
+				switch out {
+				case 1:
+					ok.Add(1)
+				case 0:
+					refused.Add(1)
+				default:
+					errs.Add(1)
+				}
+				l = append(l, d)
+				if e := int64(time.Since(start)); e > lastEnd.Load() {
+					lastEnd.Store(e)
+				}
+			}
+			lats[w] = l
+		}()
+	}
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	el := time.Since(start)
+	if dry.Load() {
+		el = time.Duration(lastEnd.Load())
+	}
+	return driveResult{ok: ok.Load(), refused: refused.Load(), errors: errs.Load(), elapsed: el, lat: all, dry: dry.Load()}
+}
+
+func jsonMarshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(b, '\n'), err
+}
+
+// groupedStore sends every write of the bench's enrollment through the
+// store's group commit (Batch) instead of one transaction each (Update):
+// enrollment is set-up, and thousands of enables one fsync at a time would
+// take minutes. Durability is the same: each batch is committed (FULL)
+// before its callers return. Batch may run a function more than once;
+// the verifier's update functions allow that.
+type groupedStore struct{ closingStore }
+
+func (g groupedStore) Update(ctx context.Context, fn func(verify.Tx) error) error {
+	return g.Batch(ctx, fn)
+}
