@@ -150,7 +150,7 @@ func (e *StatusError) Error() string {
 	if e.Command == 0 {
 		return "ctap: " + e.Status.String()
 	}
-	return fmt.Sprintf("ctap: %v: %v", e.Command, e.Status)
+	return fmt.Sprintf("ctap: %v: %s", e.Command, e.Status.String())
 }
 
 // Is matches a Status target.

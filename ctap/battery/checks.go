@@ -104,12 +104,12 @@ func expectStatus(err error, want ...ctap.Status) error {
 		return nil
 	}
 	if err == nil {
-		return fmt.Errorf("accepted; want %v", want[0])
+		return fmt.Errorf("accepted; want %s", want[0].String())
 	}
 	if got == ctap.ErrOther {
-		return fmt.Errorf("want %v, got error: %v", want[0], err)
+		return fmt.Errorf("want %s, got error: %v", want[0].String(), err)
 	}
-	return fmt.Errorf("got %v, want %v", got, want[0])
+	return fmt.Errorf("got %s, want %s", got.String(), want[0].String())
 }
 
 func randBytes(n int) []byte {
@@ -279,13 +279,13 @@ func (s *session) rawSend(pkts ...[ctaphid.ReportLen]byte) error {
 
 func expectHIDError(m *ctaphid.Message, want ctaphid.ErrCode) error {
 	if m.Cmd != ctaphid.CmdError {
-		return fmt.Errorf("got %v (%d bytes), want ERROR %v", m.Cmd, len(m.Data), want)
+		return fmt.Errorf("got %v (%d bytes), want ERROR %s", m.Cmd, len(m.Data), want.String())
 	}
 	if len(m.Data) < 1 {
 		return errors.New("ERROR without a code")
 	}
 	if got := ctaphid.ErrCode(m.Data[0]); got != want {
-		return fmt.Errorf("got ERROR %v, want %v", got, want)
+		return fmt.Errorf("got ERROR %s, want %s", got.String(), want.String())
 	}
 	return nil
 }
@@ -597,7 +597,7 @@ func checkCancel(ctx context.Context, s *session) error {
 		return fmt.Errorf("after CANCEL: got %v", m.Cmd)
 	}
 	if st := ctap.Status(m.Data[0]); st != ctap.ErrKeepaliveCancel {
-		return fmt.Errorf("after CANCEL: got %v, want %v", st, ctap.ErrKeepaliveCancel)
+		return fmt.Errorf("after CANCEL: got %s, want %s", st.String(), ctap.ErrKeepaliveCancel.String())
 	}
 	return nil
 }
@@ -1001,7 +1001,7 @@ func checkMCMissing(ctx context.Context, s *session) error {
 		return err
 	}
 	if st != ctap.ErrMissingParameter {
-		return fmt.Errorf("got %v, want %v", st, ctap.ErrMissingParameter)
+		return fmt.Errorf("got %s, want %s", st.String(), ctap.ErrMissingParameter.String())
 	}
 	return nil
 }
@@ -1012,7 +1012,7 @@ func checkMCInvalidCBOR(ctx context.Context, s *session) error {
 		return err
 	}
 	if st != ctap.ErrInvalidCBOR && st != ctap.ErrCBORUnexpectedType {
-		return fmt.Errorf("got %v, want %v", st, ctap.ErrInvalidCBOR)
+		return fmt.Errorf("got %s, want %s", st.String(), ctap.ErrInvalidCBOR.String())
 	}
 	return nil
 }
@@ -1311,7 +1311,7 @@ func checkU2FAuthenticate(ctx context.Context, s *session) error {
 func checkU2FCheckOnly(ctx context.Context, s *session) error {
 	_, err := s.client.U2FAuthenticate(ctx, u2f.AuthCheckOnly, [32]byte{}, u2fApp(), s.u2f.KeyHandle)
 	if !errors.Is(err, u2f.SWConditionsNotSatisfied) {
-		return fmt.Errorf("got %v, want %v", err, u2f.SWConditionsNotSatisfied)
+		return fmt.Errorf("got %v, want %s", err, u2f.SWConditionsNotSatisfied.String())
 	}
 	return nil
 }
@@ -1319,7 +1319,7 @@ func checkU2FCheckOnly(ctx context.Context, s *session) error {
 func checkU2FBadHandle(ctx context.Context, s *session) error {
 	_, err := s.client.U2FAuthenticate(ctx, u2f.AuthCheckOnly, [32]byte{}, u2fApp(), randBytes(64))
 	if !errors.Is(err, u2f.SWWrongData) {
-		return fmt.Errorf("got %v, want %v", err, u2f.SWWrongData)
+		return fmt.Errorf("got %v, want %s", err, u2f.SWWrongData.String())
 	}
 	return nil
 }
