@@ -70,7 +70,7 @@ func TestDriftBoundary(t *testing.T) {
 		t.Errorf("at the crossing: code %s at device time %v, want %s from %v", r.Code, r.DeviceTime, after, boundary)
 	}
 	// A fleet holding the same fob crosses at the same instant.
-	fleet := emulator.NewFleet(1, 32)
+	fleet := emulator.NewFleet(1, emulator.FleetBytesSHA1)
 	fleet.AddToken(fob.Token)
 	if c, _ := fleet.Code(0, crossing.Add(-1)); c != before {
 		t.Errorf("fleet 1 ns before: %s, want %s", c, before)

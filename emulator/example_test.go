@@ -47,7 +47,7 @@ func ExampleVirtualMFA() {
 
 func ExampleFleet() {
 	clk := emulator.NewManualClock(time.Unix(1234567890, 0))
-	fleet := emulator.NewFleet(3, 32)
+	fleet := emulator.NewFleet(3, emulator.FleetBytesSHA1)
 	for i, ppm := range []float64{0, 100, -100} {
 		s, _ := token.NewSerial("GAHT", uint64(i+1))
 		fob, _ := emulator.NewKeyFob(emulator.Options{Serial: s, Seed: token.Seed("12345678901234567890"), Time: clk, DriftPPM: ppm})

@@ -1,12 +1,16 @@
 package emulator
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"runtime"
 	"sync"
@@ -40,7 +44,8 @@ type Fleet struct {
 	arena []byte
 }
 
-// fleetRec is one token: 40 bytes.
+// fleetRec is one token: 40 bytes. Its arena bytes are the HMAC inner and
+// outer key states (40 bytes for SHA-1), then the serial.
 type fleetRec struct {
 	epochSec  int64 // clock epoch (stuck: the time it stopped at), Unix seconds
 	offset    int64 // clock offset, ns
@@ -60,13 +65,17 @@ const (
 	flagDead
 )
 
-// NewFleet returns an empty fleet with room for n tokens whose keys and
-// serials take about bytesPerToken bytes each (32 is right for SHA1 fobs
-// with 12-character serials).
+// NewFleet returns an empty fleet with room for n tokens whose key states
+// and serials take about bytesPerToken bytes each ([FleetBytesSHA1] for
+// SHA-1 fobs with tokenlab's 12-character serials).
 func NewFleet(n, bytesPerToken int) *Fleet {
 	n, bytesPerToken = max(n, 0), max(bytesPerToken, 0)
 	return &Fleet{recs: make([]fleetRec, 0, n), arena: make([]byte, 0, n*bytesPerToken)}
 }
+
+// FleetBytesSHA1 is the arena size of a SHA-1 token with a 12-character
+// serial: two 20-byte HMAC key states and the serial.
+const FleetBytesSHA1 = 2*sha1.Size + token.AllocatedSerialLen
 
 // Len returns the number of tokens.
 func (f *Fleet) Len() int { return len(f.recs) }
@@ -98,6 +107,10 @@ func (f *Fleet) Add(serial token.Serial, seed token.Seed, spec token.Spec, clock
 		h := spec.Algorithm.Hash()()
 		h.Write(key)
 		key = h.Sum(nil)
+		defer clear(key)
+	}
+	if precomputed() {
+		key = hmacStates(spec.Algorithm, key)
 		defer clear(key)
 	}
 	if len(f.arena)+len(key)+len(serial) > math.MaxUint32 {
@@ -159,7 +172,7 @@ func (f *Fleet) Spec(i int) token.Spec {
 // shows none.
 func (f *Fleet) Code(i int, at time.Time) (string, bool) {
 	r := &f.recs[i]
-	v := f.value(r, at.Unix(), int64(at.Nanosecond()))
+	v := f.value(newMACWorker(), r, at.Unix(), int64(at.Nanosecond()))
 	if v == NoCode {
 		return "", false
 	}
@@ -180,8 +193,9 @@ func (f *Fleet) Codes(at time.Time, dst []uint32) []uint32 {
 	const chunk = 8192
 	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	if workers <= 1 {
+		w := newMACWorker()
 		for i := range f.recs {
-			dst[i] = f.value(&f.recs[i], sec, nsec)
+			dst[i] = f.value(w, &f.recs[i], sec, nsec)
 		}
 		return dst
 	}
@@ -191,6 +205,7 @@ func (f *Fleet) Codes(at time.Time, dst []uint32) []uint32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			w := newMACWorker()
 			for {
 				lo := int(next.Add(chunk)) - chunk
 				if lo >= n {
@@ -198,7 +213,7 @@ func (f *Fleet) Codes(at time.Time, dst []uint32) []uint32 {
 				}
 				hi := min(lo+chunk, n)
 				for i := lo; i < hi; i++ {
-					dst[i] = f.value(&f.recs[i], sec, nsec)
+					dst[i] = f.value(w, &f.recs[i], sec, nsec)
 				}
 			}
 		}()
@@ -243,48 +258,167 @@ func (r *fleetRec) step(sec, nsec int64) uint64 {
 var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 
 // value computes token r's code at real instant (sec, nsec): RFC 4226
-// HMAC and dynamic truncation over stack buffers, no allocation.
-func (f *Fleet) value(r *fleetRec, sec, nsec int64) uint32 {
+// HMAC and dynamic truncation, without allocating.
+func (f *Fleet) value(w *macWorker, r *fleetRec, sec, nsec int64) uint32 {
 	if r.flags&flagDead != 0 {
 		return NoCode
 	}
 	key := f.arena[r.off : r.off+uint32(r.keyLen)]
-	var c [8]byte
-	binary.BigEndian.PutUint64(c[:], r.step(sec, nsec))
+	c := w.ctr[:] // in the worker: a stack array would escape through hash.Hash.Write
+	binary.BigEndian.PutUint64(c, r.step(sec, nsec))
 	var mac []byte
-	switch token.Algorithm(r.alg) {
-	case token.SHA256:
-		var in [64 + 8]byte
-		var out [64 + 32]byte
-		pads(in[:64], out[:64], key)
-		copy(in[64:], c[:])
-		s := sha256.Sum256(in[:])
-		copy(out[64:], s[:])
-		s = sha256.Sum256(out[:])
-		mac = s[:]
-	case token.SHA512:
-		var in [128 + 8]byte
-		var out [128 + 64]byte
-		pads(in[:128], out[:128], key)
-		copy(in[128:], c[:])
-		s := sha512.Sum512(in[:])
-		copy(out[128:], s[:])
-		s = sha512.Sum512(out[:])
-		mac = s[:]
-	default:
-		var in [64 + 8]byte
-		var out [64 + 20]byte
-		pads(in[:64], out[:64], key)
-		copy(in[64:], c[:])
-		s := sha1.Sum(in[:])
-		copy(out[64:], s[:])
-		s = sha1.Sum(out[:])
-		mac = s[:]
+	if precomputed() {
+		mac = w.macFromStates(token.Algorithm(r.alg), key, c)
+	} else {
+		mac = w.macFromKey(token.Algorithm(r.alg), key, c)
 	}
 	o := mac[len(mac)-1] & 0x0f
 	bin := binary.BigEndian.Uint32(mac[o:o+4]) & 0x7fffffff
 	return bin % pow10[r.digits]
 }
+
+// macFromKey is HMAC over stack buffers from the key itself: four
+// compression-function calls for SHA-1.
+func (w *macWorker) macFromKey(alg token.Algorithm, key, c []byte) []byte {
+	switch alg {
+	case token.SHA256:
+		var in [64 + 8]byte
+		var out [64 + 32]byte
+		pads(in[:64], out[:64], key)
+		copy(in[64:], c)
+		s := sha256.Sum256(in[:])
+		copy(out[64:], s[:])
+		s = sha256.Sum256(out[:])
+		return append(w.sum[:0], s[:]...)
+	case token.SHA512:
+		var in [128 + 8]byte
+		var out [128 + 64]byte
+		pads(in[:128], out[:128], key)
+		copy(in[128:], c)
+		s := sha512.Sum512(in[:])
+		copy(out[128:], s[:])
+		s = sha512.Sum512(out[:])
+		return append(w.sum[:0], s[:]...)
+	}
+	var in [64 + 8]byte
+	var out [64 + 20]byte
+	pads(in[:64], out[:64], key)
+	copy(in[64:], c)
+	s := sha1.Sum(in[:])
+	copy(out[64:], s[:])
+	s = sha1.Sum(out[:])
+	return append(w.sum[:0], s[:]...)
+}
+
+// HMAC with precomputed key states (RFC 2104 §4, "implementation note"):
+// the hash's chaining value after the inner key block K⊕ipad and after the
+// outer one K⊕opad are computed once per token when it joins the fleet, so
+// a code costs two compression-function calls instead of four. The states
+// are loaded into a reusable digest through its encoding.BinaryUnmarshaler,
+// whose layout for crypto/sha1, sha256 and sha512 is magic (4 bytes), the
+// chaining value, the block buffer and the length; [precomputed] checks
+// that layout against crypto/hmac once and falls back to macFromKey if it
+// ever changes.
+type macWorker struct {
+	h    [4]hash.Hash
+	u    [4]encoding.BinaryUnmarshaler
+	blob [4][]byte // a marshaled digest that has hashed one block
+	in   [64]byte
+	sum  [64]byte
+	ctr  [8]byte
+}
+
+const stateMagicLen = 4
+
+func newMACWorker() *macWorker {
+	w := new(macWorker)
+	if !precomputed() {
+		return w
+	}
+	for _, a := range []token.Algorithm{token.SHA1, token.SHA256, token.SHA512} {
+		w.h[a] = a.Hash()()
+		w.u[a] = w.h[a].(encoding.BinaryUnmarshaler)
+		w.blob[a] = bytes.Clone(stateTemplates[a])
+	}
+	return w
+}
+
+func (w *macWorker) macFromStates(alg token.Algorithm, states, c []byte) []byte {
+	h, u, blob := w.h[alg], w.u[alg], w.blob[alg]
+	n := len(states) / 2
+	copy(blob[stateMagicLen:], states[:n])
+	if u.UnmarshalBinary(blob) != nil {
+		return w.sum[:h.Size()] // unreachable: the layout was checked
+	}
+	h.Write(c)
+	inner := h.Sum(w.in[:0])
+	copy(blob[stateMagicLen:], states[n:])
+	u.UnmarshalBinary(blob)
+	h.Write(inner)
+	return h.Sum(w.sum[:0])
+}
+
+// stateTemplates[alg] is a marshaled digest of alg that has hashed one
+// zero block; its chaining value is replaced by a token's.
+var stateTemplates [4][]byte
+
+// hmacStates returns the inner and outer chaining values for key (at most
+// one block long).
+func hmacStates(alg token.Algorithm, key []byte) []byte {
+	bs := blockSize(alg)
+	size := alg.Hash()().Size()
+	out := make([]byte, 0, 2*size)
+	pad := make([]byte, bs)
+	for _, p := range []byte{0x36, 0x5c} {
+		for i := range pad {
+			pad[i] = p
+		}
+		for i, k := range key {
+			pad[i] ^= k
+		}
+		h := alg.Hash()()
+		h.Write(pad)
+		m, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+		out = append(out, m[stateMagicLen:stateMagicLen+size]...)
+		clear(m)
+	}
+	clear(pad)
+	return out
+}
+
+// precomputed reports whether the digests' marshaled layout is the one
+// macFromStates relies on, checked once against crypto/hmac.
+var precomputed = sync.OnceValue(func() bool {
+	key := []byte("tokenlab fleet self-check key")
+	msg := []byte{0, 0, 0, 0, 0, 0, 0, 42}
+	var t [4][]byte
+	for _, a := range []token.Algorithm{token.SHA1, token.SHA256, token.SHA512} {
+		h := a.Hash()()
+		m, ok := h.(encoding.BinaryMarshaler)
+		if !ok {
+			return false
+		}
+		h.Write(make([]byte, blockSize(a)))
+		b, err := m.MarshalBinary()
+		if err != nil || len(b) != stateMagicLen+h.Size()+blockSize(a)+8 {
+			return false
+		}
+		t[a] = b
+	}
+	stateTemplates = t
+	w := &macWorker{}
+	for _, a := range []token.Algorithm{token.SHA1, token.SHA256, token.SHA512} {
+		w.h[a] = a.Hash()()
+		w.u[a] = w.h[a].(encoding.BinaryUnmarshaler)
+		w.blob[a] = bytes.Clone(t[a])
+		want := hmac.New(a.Hash(), key)
+		want.Write(msg)
+		if !bytes.Equal(w.macFromStates(a, hmacStates(a, key), msg), want.Sum(nil)) {
+			return false
+		}
+	}
+	return true
+})
 
 // pads fills the HMAC inner and outer key blocks (RFC 2104 §2).
 func pads(in, out, key []byte) {

@@ -104,7 +104,7 @@ func BenchmarkFleet(b *testing.B) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	fleet := emulator.NewFleet(n, 20+token.AllocatedSerialLen)
+	fleet := emulator.NewFleet(n, emulator.FleetBytesSHA1)
 	epoch := at.Add(-400 * 24 * time.Hour)
 	for i := range n {
 		s, _ := token.NewSerial("BNCH", uint64(i))
