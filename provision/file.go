@@ -157,14 +157,69 @@ func OpenReader(r io.Reader, opts ReadOptions) (Reader, error) {
 	default:
 		return nil, fmt.Errorf("provision: unknown format %q", f)
 	}
-	return &checkedReader{r: inner, seen: make(map[token.Serial]struct{}), skip: opts.SkipSecrets}, nil
+	return &checkedReader{r: inner, skip: opts.SkipSecrets}, nil
+}
+
+// serialSet remembers serials to find duplicates. Serials of the form
+// tokenlab allocates (four letters, eight digits) are packed into a
+// uint64, so a file of a million tokens costs tens of megabytes, not
+// hundreds; other serials are kept as strings.
+type serialSet struct {
+	packed map[uint64]struct{}
+	other  map[token.Serial]struct{}
+}
+
+// add records s and reports whether it was new.
+func (set *serialSet) add(s token.Serial) bool {
+	if k, ok := packSerial(s); ok {
+		if set.packed == nil {
+			set.packed = make(map[uint64]struct{})
+		}
+		if _, dup := set.packed[k]; dup {
+			return false
+		}
+		set.packed[k] = struct{}{}
+		return true
+	}
+	if set.other == nil {
+		set.other = make(map[token.Serial]struct{})
+	}
+	if _, dup := set.other[s]; dup {
+		return false
+	}
+	set.other[s] = struct{}{}
+	return true
+}
+
+// packSerial maps AAAA99999999 (upper-case letters, digits) one-to-one to
+// a number below 26^4 * 10^8.
+func packSerial(s token.Serial) (uint64, bool) {
+	if len(s) != token.AllocatedSerialLen {
+		return 0, false
+	}
+	var k uint64
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		if c < 'A' || c > 'Z' {
+			return 0, false
+		}
+		k = k*26 + uint64(c-'A')
+	}
+	for i := 4; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		k = k*10 + uint64(c-'0')
+	}
+	return k, true
 }
 
 // checkedReader refuses duplicate serials and secrets under 128 bits,
 // whatever the format.
 type checkedReader struct {
 	r    Reader
-	seen map[token.Serial]struct{}
+	seen serialSet
 	n    int
 	skip bool
 	err  error
@@ -188,10 +243,9 @@ func (c *checkedReader) Next() (Record, error) {
 }
 
 func (c *checkedReader) check(rec *Record) error {
-	if _, dup := c.seen[rec.Serial]; dup {
+	if !c.seen.add(rec.Serial) {
 		return fmt.Errorf("%w %s (record %d)", ErrDuplicate, rec.Serial, c.n)
 	}
-	c.seen[rec.Serial] = struct{}{}
 	if rec.Seed == nil && c.skip {
 		return nil
 	}

@@ -312,3 +312,20 @@ func FuzzCSVReader(f *testing.F) {
 		}
 	})
 }
+
+func TestSerialSet(t *testing.T) {
+	var set serialSet
+	for _, s := range []token.Serial{"GAHT00000018", "GAHT00000026", "ZZZZ99999999", "AAAA00000000", "987654321", "gaht00000018", "GAHT0000001X"} {
+		if !set.add(s) {
+			t.Errorf("%s reported as a duplicate", s)
+		}
+		if set.add(s) {
+			t.Errorf("%s not reported as a duplicate", s)
+		}
+	}
+	a, _ := packSerial("AAAB00000000")
+	b, _ := packSerial("AAAA99999999")
+	if a == b {
+		t.Error("packSerial is not one-to-one")
+	}
+}

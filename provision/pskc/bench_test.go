@@ -1,6 +1,7 @@
 package pskc
 
 import (
+	"bytes"
 	"crypto/rand"
 	"io"
 	"testing"
@@ -30,3 +31,25 @@ func BenchmarkWriterPSK(b *testing.B) {
 }
 
 var _ = rand.Reader
+
+// BenchmarkReaderPSK measures the streaming reader on a document written
+// by the writer: XML decoding, MAC check and decryption per key package.
+func BenchmarkReaderPSK(b *testing.B) {
+	psk := make([]byte, 16)
+	doc := writeDoc(b, sampleKeys(b, 2000), WriterOptions{PreSharedKey: psk})
+	b.SetBytes(int64(len(doc)) / 2000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var r *Reader
+	for i := 0; i < b.N; i++ {
+		if i%2000 == 0 {
+			var err error
+			if r, err = NewReader(bytes.NewReader(doc), ReaderOptions{PreSharedKey: psk}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
