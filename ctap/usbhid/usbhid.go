@@ -120,7 +120,7 @@ func Open(path string) (*Device, error) {
 		}
 		raw, err := lib.open(d)
 		if err != nil {
-			if denied(path) {
+			if accessDenied(path) {
 				return nil, fmt.Errorf("%w (%s): %v", ErrPermission, path, err)
 			}
 			return nil, fmt.Errorf("usbhid: open %s: %w", path, err)
@@ -129,6 +129,9 @@ func Open(path string) (*Device, error) {
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
 }
+
+// accessDenied is denied, replaced in tests.
+var accessDenied = denied
 
 // denied reports whether the device node behind a hidapi path refuses us.
 // hidapi-libusb paths read "BUS:DEV:IFACE" (hex), the node being

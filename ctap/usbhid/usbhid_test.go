@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,8 +108,24 @@ func TestFakeKey(t *testing.T) {
 
 func TestOpenFailure(t *testing.T) {
 	withLib(t, &fakeLib{openErr: errors.New("hidapi: failed to open device"), devs: []hid.DeviceInfo{{Path: "0001:0003:00", UsagePage: UsagePage}}})
-	if _, err := Open("0001:0003:00"); err == nil {
-		t.Fatal("open succeeded")
+	if _, err := Open("0001:0003:00"); err == nil || errors.Is(err, ErrPermission) {
+		t.Fatalf("err = %v, want a plain open failure", err)
+	}
+	old := accessDenied
+	accessDenied = func(string) bool { return true }
+	defer func() { accessDenied = old }()
+	if _, err := Open("0001:0003:00"); !errors.Is(err, ErrPermission) {
+		t.Fatalf("err = %v, want ErrPermission", err)
+	}
+	if !strings.Contains(PermissionHint, "udev") {
+		t.Fatal("the hint does not name udev")
+	}
+}
+
+func TestDeniedPathMapping(t *testing.T) {
+	// A libusb path that maps to a missing node is not "denied".
+	if denied("0fff:0fff:00") || denied("not-a-path") {
+		t.Fatal("missing node reported as permission failure")
 	}
 }
 

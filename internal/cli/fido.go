@@ -127,8 +127,8 @@ type fidoKey struct {
 	dev        *ctaphid.Device
 	ch         *ctaphid.Channel
 	client     *ctap.Client
-	udpConn    *udp.Conn // set for --udp
-	usbPath    string    // set for USB
+	udpConn    *udp.Conn   // set for --udp
+	usbInfo    usbhid.Info // set for USB
 	powerCycle func(context.Context) error
 }
 
@@ -157,16 +157,22 @@ func openFidoDevice(fs *pflag.FlagSet) (*fidoKey, error) {
 		return &fidoKey{dev: ctaphid.NewDevice(c), udpConn: c,
 			powerCycle: func(context.Context) error { return c.PowerCycle() }}, nil
 	}
-	if path == "" {
-		keys, err := usbhid.Enumerate()
-		if err != nil {
-			return nil, err
+	keys, err := usbhid.Enumerate()
+	if err != nil {
+		return nil, err
+	}
+	info := usbhid.Info{Path: path}
+	for _, k := range keys {
+		if k.Path == path {
+			info = k
 		}
+	}
+	if path == "" {
 		switch len(keys) {
 		case 0:
 			return nil, &HintError{Err: errNoKey, Hint: "plug a key in, or test a simulation: 'tokenlab fido emulate' then --udp " + udp.DefaultDevice}
 		case 1:
-			path = keys[0].Path
+			path, info = keys[0].Path, keys[0]
 		default:
 			var ps []string
 			for _, k := range keys {
@@ -185,7 +191,31 @@ func openFidoDevice(fs *pflag.FlagSet) (*fidoKey, error) {
 		}
 		return nil, err
 	}
-	return &fidoKey{dev: ctaphid.NewDevice(d), usbPath: path}, nil
+	return &fidoKey{dev: ctaphid.NewDevice(d), usbInfo: info}, nil
+}
+
+// findReplugged finds a key again after a replug: the same vendor,
+// product and serial (when it has one), else the only key connected.
+func findReplugged(was usbhid.Info) (string, error) {
+	keys, err := usbhid.Enumerate()
+	if err != nil {
+		return "", err
+	}
+	var same []usbhid.Info
+	for _, k := range keys {
+		if k.VendorID == was.VendorID && k.ProductID == was.ProductID && k.Serial == was.Serial {
+			same = append(same, k)
+		}
+	}
+	switch {
+	case len(same) == 1:
+		return same[0].Path, nil
+	case len(keys) == 1:
+		return keys[0].Path, nil
+	case len(keys) == 0:
+		return "", errNoKey
+	}
+	return "", fmt.Errorf("%d FIDO keys connected: cannot tell which one was replugged", len(keys))
 }
 
 // openFido opens the key and a channel; KEEPALIVE UPNEEDED prints
@@ -584,7 +614,12 @@ func fidoTest(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 				first = nil
 				return d, nil
 			}
-			d, err := usbhid.Open(k.usbPath)
+			// After a replug the key's path usually changes: find it again.
+			path, err := findReplugged(k.usbInfo)
+			if err != nil {
+				return nil, err
+			}
+			d, err := usbhid.Open(path)
 			if err != nil {
 				return nil, err
 			}
