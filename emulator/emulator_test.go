@@ -472,3 +472,30 @@ func TestDisplaySurvivesSave(t *testing.T) {
 		t.Error("reloaded card still lit after 20 s")
 	}
 }
+
+// FuzzRestore feeds device image payloads (past the file checksum, as a
+// bug in a writer would produce) to Restore: no panic; an error comes with
+// a nil token; a restored token answers a press.
+func FuzzRestore(f *testing.F) {
+	clk := emulator.NewManualClock(t0)
+	for i, m := range []token.Model{token.KeyFob, token.DisplayCard, token.Virtual} {
+		tok, err := emulator.New(m, emulator.Options{Time: clk, Rand: hw.SeededRNG(uint64(i))})
+		if err != nil {
+			f.Fatal(err)
+		}
+		tok.Press()
+		im, _ := tok.Image()
+		f.Add(im.Payload)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		tok, err := emulator.Restore(hw.Image{Kind: otpfw.FlashKind, Version: otpfw.FlashVersion, Payload: payload}, clk)
+		if err != nil {
+			if tok != nil {
+				t.Fatalf("error %v with a token", err)
+			}
+			return
+		}
+		tok.Press()
+		tok.Display()
+	})
+}
