@@ -145,7 +145,11 @@ func (f *Fleet) AddToken(t *Token) (int, error) {
 		seed = make(token.Seed, token.MinSeedBytes)
 	}
 	defer seed.Wipe()
-	i, err := f.Add(t.Serial(), seed, t.Spec(), t.Clock().State())
+	spec := t.Spec()
+	if dead && spec.Validate() != nil {
+		spec = token.DefaultSpec // it shows nothing anyway
+	}
+	i, err := f.Add(t.Serial(), seed, spec, t.Clock().State())
 	if err != nil {
 		return 0, err
 	}
