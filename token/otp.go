@@ -9,8 +9,11 @@ import (
 var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 
 // AppendHOTP appends the RFC 4226 §5.3 code for key and counter c to dst.
-// digits must be 1 to 9.
+// digits must be 1 to 9; otherwise nothing is appended.
 func AppendHOTP(dst []byte, alg Algorithm, digits int, key []byte, c uint64) []byte {
+	if !codeDigits(digits) {
+		return dst
+	}
 	m := hmac.New(alg.Hash(), key)
 	return appendCode(dst, m, digits, c)
 }
@@ -28,14 +31,22 @@ func NewHOTPer(alg Algorithm, digits int, key []byte) *HOTPer {
 	return &HOTPer{mac: hmac.New(alg.Hash(), key), digits: digits}
 }
 
-// Append appends the code for counter c to dst.
+// Append appends the code for counter c to dst (nothing if the digits
+// given to NewHOTPer are not 1 to 9).
 func (h *HOTPer) Append(dst []byte, c uint64) []byte {
+	if !codeDigits(h.digits) {
+		return dst
+	}
 	h.mac.Reset()
 	return appendCode(dst, h.mac, h.digits, c)
 }
 
-// Value returns the code for counter c as an integer (before zero padding).
+// Value returns the code for counter c as an integer (before zero padding);
+// 0 if the digits given to NewHOTPer are not 1 to 9.
 func (h *HOTPer) Value(c uint64) uint32 {
+	if !codeDigits(h.digits) {
+		return 0
+	}
 	h.mac.Reset()
 	return truncateMAC(h.mac, h.digits, c)
 }
@@ -45,8 +56,15 @@ func appendCode(dst []byte, m hash.Hash, digits int, c uint64) []byte {
 	return AppendCode(dst, v, digits)
 }
 
-// AppendCode appends v zero-padded to digits decimal digits.
+// codeDigits reports whether a code of d digits can be computed.
+func codeDigits(d int) bool { return d >= 1 && d <= 9 }
+
+// AppendCode appends v zero-padded to digits decimal digits (1 to 10;
+// otherwise nothing is appended).
 func AppendCode(dst []byte, v uint32, digits int) []byte {
+	if digits < 1 || digits > 10 {
+		return dst
+	}
 	var tmp [10]byte
 	for i := digits - 1; i >= 0; i-- {
 		tmp[i] = byte('0' + v%10)

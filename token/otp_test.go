@@ -67,3 +67,20 @@ func TestSpecValidate(t *testing.T) {
 		t.Error("ParseAlgorithm(MD5) accepted")
 	}
 }
+
+// An invalid spec gives no code, and no panic.
+func TestInvalidSpecNoPanic(t *testing.T) {
+	seed := token.Seed("12345678901234567890")
+	for _, s := range []token.Spec{{}, {Digits: 12, Period: 30 * time.Second}, {Digits: -1}, {Digits: 6, Period: time.Millisecond}} {
+		if c := s.TOTP(seed, time.Unix(1e9, 0)); c != "" && s.Digits != 6 {
+			t.Errorf("%+v: code %q", s, c)
+		}
+		s.Step(time.Unix(1e9, 0))
+	}
+	if got := token.AppendCode(nil, 5, -3); len(got) != 0 {
+		t.Errorf("AppendCode with -3 digits: %q", got)
+	}
+	if got := token.NewHOTPer(token.SHA1, 0, seed).Append(nil, 1); len(got) != 0 {
+		t.Errorf("HOTPer with 0 digits: %q", got)
+	}
+}

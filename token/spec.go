@@ -122,13 +122,14 @@ func (s Spec) String() string {
 }
 
 // Step returns the RFC 6238 time step T = floor(unix time / period) for t.
-// Times before the Unix epoch map to step 0.
+// Times before the Unix epoch, and every time under a period shorter than a
+// second (an invalid spec), map to step 0.
 func (s Spec) Step(t time.Time) uint64 {
-	u := t.Unix()
-	if u < 0 {
+	u, p := t.Unix(), s.Period/time.Second
+	if u < 0 || p <= 0 {
 		return 0
 	}
-	return uint64(u) / uint64(s.Period/time.Second)
+	return uint64(u) / uint64(p)
 }
 
 // StepStart returns the first instant of time step n.
@@ -141,7 +142,8 @@ func (s Spec) TOTP(seed Seed, t time.Time) string {
 	return s.HOTP(seed, s.Step(t))
 }
 
-// HOTP returns the RFC 4226 code of seed for counter c, with s's hash and digits.
+// HOTP returns the RFC 4226 code of seed for counter c, with s's hash and
+// digits; "" when s's digits are not 1 to 9.
 func (s Spec) HOTP(seed Seed, c uint64) string {
 	var buf [8]byte
 	return string(AppendHOTP(buf[:0], s.Algorithm, s.Digits, seed, c))
