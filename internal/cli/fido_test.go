@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tokenlab/tokenlab/emulator"
 )
@@ -39,6 +43,46 @@ func runFido(t *testing.T, stdin string, args ...string) (code int, stdout, stde
 		IsTerminal: func(io.Writer) bool { return false }}
 	code = Main(context.Background(), append([]string{"fido"}, args...), env)
 	return code, out.String(), errb.String()
+}
+
+// TestFidoScripts runs testdata/fido_host*.txtar; the script command
+// "simkey" starts a simulated key over UDP and sets $SIMKEY to its address.
+func TestFidoScripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/fido_host*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no fido scripts")
+	}
+	testscript.Run(t, testscript.Params{
+		Files: files,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("TOKENLAB_HOME", e.WorkDir+"/home")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"tokenlab": func(ts *testscript.TestScript, neg bool, args []string) {
+				env := &Env{
+					Stdin: strings.NewReader(""), Stdout: ts.Stdout(), Stderr: ts.Stderr(),
+					Getenv: ts.Getenv, Now: time.Now,
+					IsTerminal: func(io.Writer) bool { return false },
+				}
+				code := Main(context.Background(), args, env)
+				fmt.Fprintf(ts.Stderr(), "[exit %d]\n", code)
+				if (code != 0) != neg {
+					ts.Fatalf("tokenlab %s: exit %d", strings.Join(args, " "), code)
+				}
+			},
+			"simkey": func(ts *testscript.TestScript, neg bool, args []string) {
+				k, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{})
+				ts.Check(err)
+				srv, err := emulator.ListenUDP(k, "127.0.0.1:0", "-")
+				ts.Check(err)
+				ctx, cancel := context.WithCancel(context.Background())
+				go srv.Serve(ctx)
+				ts.Defer(func() { cancel(); srv.Close(); k.Close() })
+				ts.Setenv("SIMKEY", srv.Addr().String())
+			},
+		},
+	})
 }
 
 func TestFidoListNoKey(t *testing.T) {
