@@ -49,6 +49,7 @@ type Device struct {
 	done chan struct{}
 	err  error // set before done is closed
 	wmu  sync.Mutex
+	tx   sync.Mutex // one transaction at a time, whatever the channel
 	once sync.Once
 }
 
@@ -145,12 +146,12 @@ func (d *Device) idle() time.Duration {
 }
 
 // Channel is a CTAPHID channel allocated by the host (CTAP 2.1 §11.2.3).
-// Its methods run one transaction at a time.
+// Transactions on all channels of a Device run one at a time, as a device
+// answers one at a time (§11.2.5).
 type Channel struct {
 	dev  *Device
 	cid  uint32
 	info InitResponse
-	mu   sync.Mutex
 	// OnKeepalive, if set, is called for every KEEPALIVE received while a
 	// request is processed; StatusUPNeeded means "touch your key".
 	OnKeepalive func(KeepaliveStatus)
@@ -174,6 +175,8 @@ func (d *Device) OpenOn(ctx context.Context, cid uint32) (*Channel, error) {
 	if _, err := io.ReadFull(r, nonce[:]); err != nil {
 		return nil, err
 	}
+	d.tx.Lock()
+	defer d.tx.Unlock()
 	p := InitPacket(cid, CmdInit, NonceLen, nonce[:])
 	if err := d.WritePacket(p); err != nil {
 		return nil, err
@@ -223,8 +226,9 @@ func (c *Channel) Transact(ctx context.Context, cmd Cmd, data []byte) ([]byte, e
 	if len(data) > MaxMessageSize {
 		return nil, ErrTooLong
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.dev.tx.Lock()
+	defer c.dev.tx.Unlock()
+	c.dev.Drain() // late answers to an abandoned request are not ours
 	for _, p := range Fragment(c.cid, cmd, data) {
 		if err := c.dev.WritePacket(p); err != nil {
 			return nil, err

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/karalabe/hid"
 
@@ -203,6 +202,5 @@ func (d *Device) Close() error {
 	default:
 	}
 	close(d.closed)
-	time.Sleep(0)
 	return d.raw.Close()
 }
