@@ -22,9 +22,10 @@ type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
 	// Batch is Update for short decisions that may share one transaction
-	// (and one fsync) with other concurrent Batch calls. fn's changes are
-	// undone alone when fn returns an error; a failed commit fails every
-	// call of the batch.
+	// (and one fsync) with other concurrent Batch calls. When fn returns an
+	// error its changes are undone and the other calls unaffected; fn may
+	// therefore run more than once (only its last run counts), so it must
+	// set its results afresh on every run.
 	Batch(ctx context.Context, fn func(Tx) error) error
 	Close() error
 }

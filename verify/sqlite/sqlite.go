@@ -41,8 +41,11 @@ var migrations embed.FS
 // Store is verify.Store over a SQLite file.
 type Store struct {
 	path    string
-	w       *sql.DB // one connection: every write
-	r       *sql.DB // read-only pool
+	db      *sql.DB // the writer's connection
+	rdb     *sql.DB // the readers' connections (query_only)
+	w       chan *pconn
+	r       chan *pconn
+	all     []*pconn
 	batch   *sqltx.Batcher
 	grouped bool
 }
@@ -80,45 +83,59 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	dsn := func(extra ...string) string {
+	dsn := func(pragmas ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "foreign_keys(1)")
-		for i := 0; i+1 < len(extra); i += 2 {
-			q.Add(extra[i], extra[i+1])
+		for _, p := range pragmas {
+			q.Add("_pragma", p)
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
+	ctx := context.Background()
 	var err error
-	s.w, err = sql.Open("sqlite", dsn("_pragma", "journal_mode(WAL)", "_pragma", "synchronous(FULL)", "_txlock", "immediate"))
-	if err != nil {
+	if s.db, err = sql.Open("sqlite", dsn("journal_mode(WAL)", "synchronous(FULL)")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetConnMaxIdleTime(0)
-	s.w.SetConnMaxLifetime(0)
-	if err := s.migrate(context.Background()); err != nil {
-		s.w.Close()
+	if s.rdb, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	nr := max(4, runtime.GOMAXPROCS(0)*2)
+	s.db.SetMaxOpenConns(1)
+	s.rdb.SetMaxOpenConns(nr)
+	s.w, s.r = make(chan *pconn, 1), make(chan *pconn, nr)
+	fail := func(err error) (*Store, error) {
+		s.closeConns()
 		return nil, err
 	}
-	// Check what we asked for actually holds.
-	var mode string
-	var sync int
-	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
-		s.w.Close()
-		return nil, fmt.Errorf("sqlite: journal_mode is %q (%v), want wal", mode, err)
-	}
-	if err := s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
-		s.w.Close()
-		return nil, fmt.Errorf("sqlite: synchronous is %d (%v), want 2 (FULL)", sync, err)
-	}
-	s.r, err = sql.Open("sqlite", dsn("_pragma", "query_only(1)", "_txlock", "deferred"))
+	wc, err := s.db.Conn(ctx)
 	if err != nil {
-		s.w.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
+		return fail(fmt.Errorf("sqlite: %w", err))
 	}
-	s.r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
-	s.r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
+	w := &pconn{c: wc, begin: "BEGIN IMMEDIATE", stmts: map[string]*sql.Stmt{}}
+	s.all = append(s.all, w)
+	if err := s.migrate(ctx, w); err != nil {
+		return fail(err)
+	}
+	// Check that what we asked for holds.
+	var mode string
+	var syncMode int
+	if err := wc.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+		return fail(fmt.Errorf("sqlite: journal_mode is %q (%v), want wal", mode, err))
+	}
+	if err := wc.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 2 {
+		return fail(fmt.Errorf("sqlite: synchronous is %d (%v), want 2 (FULL)", syncMode, err))
+	}
+	s.w <- w
+	for i := 0; i < nr; i++ {
+		rc, err := s.rdb.Conn(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("sqlite: %w", err))
+		}
+		r := &pconn{c: rc, begin: "BEGIN", stmts: map[string]*sql.Stmt{}}
+		s.all = append(s.all, r)
+		s.r <- r
+	}
 	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0)
 	return s, nil
 }
@@ -128,71 +145,93 @@ func (s *Store) Path() string { return s.path }
 
 // Close stops the group-commit writer and closes the database.
 func (s *Store) Close() error {
-	s.batch.Close()
-	err := s.r.Close()
-	if werr := s.w.Close(); err == nil {
+	if s.batch != nil {
+		s.batch.Close()
+	}
+	return s.closeConns()
+}
+
+func (s *Store) closeConns() error {
+	for _, c := range s.all {
+		for _, st := range c.stmts {
+			st.Close()
+		}
+		c.c.Close()
+	}
+	s.all = nil
+	err := s.rdb.Close()
+	if werr := s.db.Close(); err == nil {
 		err = werr
 	}
 	return err
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, w *pconn) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
-	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one process migrates at a time
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	var v int
-	if err := tx.QueryRow(`SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	if v > len(names) {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, len(names))
-	}
-	for i := v; i < len(names); i++ {
-		b, err := migrations.ReadFile(names[i])
-		if err != nil {
-			return err
+	// BEGIN IMMEDIATE: one process migrates at a time.
+	return w.tx(ctx, func(c sqltx.Conn) error {
+		if _, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
-		if _, err := tx.Exec(string(b)); err != nil {
-			return fmt.Errorf("sqlite: migrate %s: %w", names[i], err)
+		var v int64
+		if err := c.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
-		if _, err := tx.Exec(`DELETE FROM schema_version`); err != nil {
-			return err
+		if int(v) > len(names) {
+			return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, len(names))
 		}
-		if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES ($1)`, i+1); err != nil {
-			return err
+		for i := int(v); i < len(names); i++ {
+			b, err := migrations.ReadFile(names[i])
+			if err != nil {
+				return err
+			}
+			if _, err := w.c.ExecContext(ctx, string(b)); err != nil {
+				return fmt.Errorf("sqlite: migrate %s: %w", names[i], err)
+			}
+			if _, err := c.Exec(ctx, `DELETE FROM schema_version`); err != nil {
+				return err
+			}
+			if _, err := c.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, int64(i+1)); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // SchemaVersion returns the applied migration count.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v)
-	return v, err
+	var v int64
+	r, err := s.take(ctx, s.r)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { s.r <- r }()
+	err = r.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v)
+	return int(v), err
+}
+
+func (s *Store) take(ctx context.Context, p chan *pconn) (*pconn, error) {
+	select {
+	case c := <-p:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Update runs fn in a write transaction (BEGIN IMMEDIATE).
 func (s *Store) Update(ctx context.Context, fn func(verify.Tx) error) error {
-	return s.run(ctx, s.w, false, fn)
+	return s.run(ctx, s.w, fn)
 }
 
-// View runs fn in a read transaction on the read-only pool.
+// View runs fn in a read transaction on one of the read-only connections.
 func (s *Store) View(ctx context.Context, fn func(verify.Tx) error) error {
-	return s.run(ctx, s.r, true, fn)
+	return s.run(ctx, s.r, fn)
 }
 
 // Batch runs fn in the next group commit.
@@ -203,56 +242,130 @@ func (s *Store) Batch(ctx context.Context, fn func(verify.Tx) error) error {
 	return s.batch.Do(ctx, fn)
 }
 
-func (s *Store) run(ctx context.Context, db *sql.DB, ro bool, fn func(verify.Tx) error) error {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: ro})
+func (s *Store) run(ctx context.Context, p chan *pconn, fn func(verify.Tx) error) error {
+	c, err := s.take(ctx, p)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(&sqltx.Tx{C: conn{tx}, D: dialect}); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	defer func() { p <- c }()
+	return c.tx(ctx, func(conn sqltx.Conn) error { return fn(&sqltx.Tx{C: conn, D: dialect}) })
+}
+
+// beginBatch hands the writer connection to the group-commit writer for
+// one transaction; Commit or Rollback gives it back.
+func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
+	c, err := s.take(ctx, s.w)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.c.ExecContext(ctx, c.begin); err != nil {
+		s.w <- c
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	return &batchTx{pconn: c, home: s.w}, nil
+}
+
+// pconn is one connection held for the store's life, with its prepared
+// statements: SQLite parses each statement once per connection, not once
+// per call. Transactions are plain BEGIN/COMMIT on it.
+type pconn struct {
+	c     *sql.Conn
+	begin string
+	stmts map[string]*sql.Stmt // only used by the goroutine holding the pconn
+}
+
+func (c *pconn) tx(ctx context.Context, fn func(sqltx.Conn) error) error {
+	if _, err := c.c.ExecContext(ctx, c.begin); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(c); err != nil {
+		c.c.ExecContext(context.Background(), "ROLLBACK")
+		return err
+	}
+	if _, err := c.c.ExecContext(context.Background(), "COMMIT"); err != nil {
+		c.c.ExecContext(context.Background(), "ROLLBACK")
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin: %w", err)
+func (c *pconn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[q]; ok {
+		return st, nil
 	}
-	return batchTx{conn{tx}}, nil
+	st, err := c.c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[q] = st
+	return st, nil
 }
 
-type conn struct{ tx *sql.Tx }
-
-func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	r, err := c.tx.ExecContext(ctx, q, args...)
+func (c *pconn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	r, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
 	return r.RowsAffected()
 }
 
-func (c conn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
-	r, err := c.tx.QueryContext(ctx, q, args...)
+func (c *pconn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	return rows{r}, nil
 }
 
-func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
-	return c.tx.QueryRowContext(ctx, q, args...)
+func (c *pconn) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
 }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type rows struct{ *sql.Rows }
 
 func (r rows) Close() { r.Rows.Close() }
 
-type batchTx struct{ conn }
+type batchTx struct {
+	*pconn
+	home chan *pconn
+	done bool
+}
 
-func (b batchTx) Commit(context.Context) error   { return b.tx.Commit() }
-func (b batchTx) Rollback(context.Context) error { return b.tx.Rollback() }
+func (b *batchTx) Commit(ctx context.Context) error {
+	if b.done {
+		return errors.New("sqlite: transaction already finished")
+	}
+	b.done = true
+	defer func() { b.home <- b.pconn }()
+	if _, err := b.c.ExecContext(context.Background(), "COMMIT"); err != nil {
+		b.c.ExecContext(context.Background(), "ROLLBACK")
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func (b *batchTx) Rollback(ctx context.Context) error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	defer func() { b.home <- b.pconn }()
+	_, err := b.c.ExecContext(context.Background(), "ROLLBACK")
+	return err
+}

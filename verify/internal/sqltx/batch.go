@@ -2,7 +2,6 @@ package sqltx
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/tokenlab/tokenlab/verify"
@@ -16,12 +15,13 @@ type BatchTx interface {
 }
 
 // Batcher is group commit: a single writer goroutine takes the pending
-// operations from a channel, runs each inside its own savepoint of one
+// operations from a channel, runs them one after another in one
 // transaction, commits once, and then answers every caller. Operations are
-// applied one after another in the order they arrived, so two that race for
-// the same device and step see each other's conditional update: exactly one
-// wins. An operation whose function fails is rolled back to its savepoint
-// alone; a failed commit fails every operation of the batch.
+// applied in the order they arrived, so two that race for the same device
+// and step see each other's conditional update: exactly one wins. An
+// operation whose function fails leaves no trace: the batch is rolled back
+// and the others run again without it (errors are rare on the hot path,
+// so this is cheaper than a savepoint per operation).
 type Batcher struct {
 	begin    func(context.Context) (BatchTx, error)
 	dialect  *Dialect
@@ -105,63 +105,60 @@ func (b *Batcher) loop() {
 
 func (b *Batcher) run(batch []*op) {
 	ctx := context.Background()
-	fail := func(err error) {
-		if len(batch) > 1 {
-			// The batch as a whole failed (a commit error, a deadlock with
-			// another process): nothing of it is committed, so give each
-			// operation one try of its own.
-			for _, o := range batch {
-				b.run([]*op{o})
-			}
-			return
-		}
-		for _, o := range batch {
+	for len(batch) > 0 {
+		batch = b.try(ctx, batch)
+	}
+}
+
+// try runs the live operations of batch in one transaction, without
+// savepoints. If they all succeed it commits and answers them all. If one
+// fails, the transaction is rolled back, that one is answered with its
+// error, and the rest are returned to be tried again (so fn may run more
+// than once; only its last run counts). If the transaction itself fails
+// (begin, commit, a deadlock with another process), each operation gets
+// one transaction of its own.
+func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
+	live := batch[:0:0]
+	for _, o := range batch {
+		if err := o.ctx.Err(); err != nil {
 			o.reply <- err
+			continue
 		}
+		live = append(live, o)
+	}
+	if len(live) == 0 {
+		return nil
 	}
 	tx, err := b.begin(ctx)
 	if err != nil {
-		fail(err)
-		return
+		return b.alone(live, err)
 	}
 	x := &Tx{C: tx, D: b.dialect}
-	for _, o := range batch {
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
-			continue
-		}
-		if len(batch) == 1 {
-			o.err = o.fn(x)
-			if o.err != nil {
-				tx.Rollback(ctx)
-				o.reply <- o.err
-				return
-			}
-			continue
-		}
-		if _, err := tx.Exec(ctx, `SAVEPOINT op`); err != nil {
+	for i, o := range live {
+		if err := o.fn(x); err != nil {
 			tx.Rollback(ctx)
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
-		}
-		if o.err = o.fn(x); o.err != nil {
-			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT op`); err != nil {
-				tx.Rollback(ctx)
-				fail(fmt.Errorf("rollback to savepoint: %w", err))
-				return
-			}
-		}
-		if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT op`); err != nil {
-			tx.Rollback(ctx)
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return
+			o.reply <- err
+			return append(live[:i:i], live[i+1:]...)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		fail(err)
-		return
+		return b.alone(live, err)
 	}
-	for _, o := range batch {
-		o.reply <- o.err
+	for _, o := range live {
+		o.reply <- nil
 	}
+	return nil
+}
+
+// alone answers a single operation with err, or splits a failed batch into
+// batches of one.
+func (b *Batcher) alone(live []*op, err error) []*op {
+	if len(live) == 1 {
+		live[0].reply <- err
+		return nil
+	}
+	for _, o := range live {
+		b.run([]*op{o})
+	}
+	return nil
 }

@@ -1,0 +1,157 @@
+package verify_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/postgres"
+	"github.com/tokenlab/tokenlab/verify/seal"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
+	"github.com/tokenlab/tokenlab/verify/storetest"
+)
+
+// benchDevice walks forward one step per check: with the clock stopped,
+// each accepted code is one step ahead of the last, inside the window
+// around (now + drift), and nudges the drift one step on. So every check is
+// a valid code and a real compare-and-set.
+type benchDevice struct {
+	user, id string
+	h        *token.HOTPer
+	next     uint64
+	buf      [8]byte
+}
+
+func (d *benchDevice) code() string {
+	c := string(d.h.Append(d.buf[:0], d.next))
+	d.next++
+	return c
+}
+
+// setupBench enrolls n devices (8 per user) on svc, clock stopped at t0.
+func setupBench(b *testing.B, svc *verify.Service, n int) []*benchDevice {
+	ctx := context.Background()
+	spec := token.DefaultSpec
+	cur := spec.Step(t0)
+	var recs []verify.TokenRecord
+	for i := 0; i < n; i++ {
+		s, _ := token.NewSerial("BNCH", uint64(i))
+		seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
+		recs = append(recs, verify.TokenRecord{Serial: s, Spec: spec, Seed: seed})
+	}
+	i := 0
+	if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
+		if i == len(recs) {
+			return verify.TokenRecord{}, io.EOF
+		}
+		i++
+		return recs[i-1], nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	devs := make([]*benchDevice, n)
+	for i, r := range recs {
+		u := "u" + string(rune('a'+i/8%26)) + string(rune('a'+i/8/26))
+		if i%8 == 0 {
+			if _, err := svc.CreateUser(ctx, u, verify.UserOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := svc.Enable(ctx, u, string(r.Serial), spec.HOTP(r.Seed, cur-1), spec.HOTP(r.Seed, cur)); err != nil {
+			b.Fatal(err)
+		}
+		devs[i] = &benchDevice{user: u, id: string(r.Serial), h: token.NewHOTPer(spec.Algorithm, spec.Digits, r.Seed), next: cur + 1}
+	}
+	return devs
+}
+
+// runChecks runs perWorker valid checks on each device concurrently and
+// returns how long they took.
+func runChecks(b *testing.B, svc *verify.Service, devs []*benchDevice, perWorker int) time.Duration {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perWorker; j++ {
+				dec, err := svc.Check(ctx, d.user, d.id, d.code())
+				if err != nil || !dec.Accepted {
+					b.Errorf("check %s: %+v, %v", d.id, dec, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+type benchStore struct {
+	name string
+	open func(b *testing.B, grouped bool) verify.Store
+}
+
+var benchStores = []benchStore{
+	{"sqlite", func(b *testing.B, grouped bool) verify.Store {
+		var opts []sqlite.Option
+		if !grouped {
+			opts = append(opts, sqlite.WithoutGroupCommit())
+		}
+		st, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}},
+	{"postgres", func(b *testing.B, grouped bool) verify.Store {
+		var opts []postgres.Option
+		if !grouped {
+			opts = append(opts, postgres.WithoutGroupCommit())
+		}
+		st, err := postgres.Open(context.Background(), storetest.PostgresDSN(b), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
+// BenchmarkCheckGroupCommit measures valid-code checks by 64 concurrent
+// clients, each on its own device, with group commit and with one
+// transaction per check, and reports both rates and their ratio.
+func BenchmarkCheckGroupCommit(b *testing.B) {
+	const clients, perClient = 64, 8
+	for _, bs := range benchStores {
+		b.Run(bs.name, func(b *testing.B) {
+			kek, err := seal.LoadOrCreateKEK(filepath.Join(b.TempDir(), "kek"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := func() time.Time { return t0 }
+			grouped := verify.New(bs.open(b, true), kek, verify.Config{Now: now})
+			single := verify.New(bs.open(b, false), kek, verify.Config{Now: now})
+			gd := setupBench(b, grouped, clients)
+			sd := setupBench(b, single, clients)
+			var tg, ts time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tg += runChecks(b, grouped, gd, perClient)
+				ts += runChecks(b, single, sd, perClient)
+			}
+			n := float64(b.N * clients * perClient)
+			b.ReportMetric(n/tg.Seconds(), "group-checks/s")
+			b.ReportMetric(n/ts.Seconds(), "single-checks/s")
+			b.ReportMetric(ts.Seconds()/tg.Seconds(), "group/single")
+		})
+	}
+}
