@@ -26,11 +26,11 @@ type wireClock struct {
 }
 
 func (w *wireClock) Write(b []byte) (int, error) {
-	n, err := w.rw.Write(b)
+	// Stamp before writing: the key may answer before Write returns.
 	w.mu.Lock()
 	w.lastWrite, w.waiting = time.Now(), true
 	w.mu.Unlock()
-	return n, err
+	return w.rw.Write(b)
 }
 
 func (w *wireClock) Read(b []byte) (int, error) {
