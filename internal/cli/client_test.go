@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -206,6 +207,25 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("a bad file imported part of itself, or the good one is missing: %s", r.stdout)
 	}
 	ts.must(t, 2, "provision", "import", file, "--server", "http://192.0.2.1:8080")
+
+	// An encrypted PSKC file: the right key imports, a wrong one nothing.
+	psk := bytes.Repeat([]byte{0x42}, 16)
+	pskcFile := filepath.Join(dir, "batch.pskc")
+	writeSeedFileOpts(t, pskcFile, provision.FormatPSKC, provision.WriteOptions{PreSharedKey: psk}, []provision.Record{
+		{Serial: "GAHT00000058", Type: token.TOTP, Spec: token.DefaultSpec, Seed: hwSeed},
+	})
+	keyFile, wrongKey := filepath.Join(dir, "psk.hex"), filepath.Join(dir, "wrong.hex")
+	os.WriteFile(keyFile, []byte(hex.EncodeToString(psk)+"\n"), 0o600)
+	os.WriteFile(wrongKey, []byte(strings.Repeat("ab", 16)+"\n"), 0o600)
+	ts.must(t, 2, "provision", "import", pskcFile)
+	ts.must(t, 2, "provision", "import", pskcFile, "--psk-file", wrongKey)
+	if r := ts.must(t, 0, "mfa", "list", "--inventory", "--json"); strings.Contains(r.stdout, "GAHT00000058") {
+		t.Fatal("a PSKC file read with the wrong key imported something")
+	}
+	r = ts.must(t, 0, "provision", "import", pskcFile, "--psk-file", keyFile)
+	if !strings.Contains(r.stdout, "imported 1 ") {
+		t.Errorf("PSKC import: %s", r.stdout)
+	}
 	ts.must(t, 0, "mfa", "enable", "--user", "bob", "--serial", "GAHT00000017", "--code1", codeAt(hwSeed, T-1), "--code2", codeAt(hwSeed, T))
 	r = ts.must(t, 0, "mfa", "lost", "--serial", "GAHT00000017", "--json")
 	if !strings.Contains(r.stdout, `"bob"`) {
@@ -242,11 +262,16 @@ func TestClientCommands(t *testing.T) {
 
 func writeSeedFile(t *testing.T, path string, recs []provision.Record) {
 	t.Helper()
+	writeSeedFileOpts(t, path, provision.FormatCSV, provision.WriteOptions{}, recs)
+}
+
+func writeSeedFileOpts(t *testing.T, path string, f0 provision.Format, opts provision.WriteOptions, recs []provision.Record) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := provision.NewWriter(f, provision.FormatCSV, provision.WriteOptions{})
+	w, err := provision.NewWriter(f, f0, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -29,8 +26,7 @@ func provisionImport() *command {
 		summary: "Import a seed file (PSKC or CSV) of hardware TOTP tokens into a verifier's inventory. The whole file is read and checked first: a bad record anywhere imports nothing.",
 		example: "  tokenlab provision import batch-0042.pskc --psk-file batch.key --server http://127.0.0.1:8080",
 		flags: func(fs *pflag.FlagSet) {
-			fs.String("psk-file", "", "pre-shared key of an encrypted PSKC file (32 hex digits, or 16 raw bytes)")
-			fs.String("passphrase-file", "", "passphrase of a PBKDF2-encrypted PSKC file (first line)")
+			keyFileFlags(fs)
 			fs.String("format", "", "pskc, csv, oath-csv or entra-csv (default: detected)")
 			fs.Bool("allow-http", false, "send seeds over plain HTTP to a host that is not loopback")
 			fs.Bool("json", false, "print the result as JSON")
@@ -58,25 +54,6 @@ func attachProvisionImport() {
 	})
 }
 
-func readKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	t := bytes.TrimSpace(b)
-	if len(t) == 32 {
-		if k, err := hex.DecodeString(string(t)); err == nil {
-			clear(b)
-			return k, nil
-		}
-	}
-	if len(b) == 16 {
-		return b, nil
-	}
-	clear(b)
-	return nil, usagef("--psk-file %s: want 32 hex digits or 16 raw bytes", path)
-}
-
 // loopback reports whether a server URL's host is this machine.
 func loopback(server string) bool {
 	u, err := url.Parse(server)
@@ -102,25 +79,11 @@ func runProvisionImport(ctx context.Context, env *Env, fs *pflag.FlagSet, args [
 			return badInput(err)
 		}
 	}
-	pskFile, _ := fs.GetString("psk-file")
-	passFile, _ := fs.GetString("passphrase-file")
-	if pskFile != "" && passFile != "" {
-		return usagef("give --psk-file or --passphrase-file, not both")
+	if opts.PreSharedKey, opts.Passphrase, err = keyFiles(fs); err != nil {
+		return err
 	}
-	if pskFile != "" {
-		if opts.PreSharedKey, err = readKeyFile(pskFile); err != nil {
-			return err
-		}
-		defer clear(opts.PreSharedKey)
-	}
-	if passFile != "" {
-		pw, err := readSecretFile(env, passFile)
-		if err != nil {
-			return err
-		}
-		opts.Passphrase = []byte(pw)
-		defer clear(opts.Passphrase)
-	}
+	defer clear(opts.PreSharedKey)
+	defer clear(opts.Passphrase)
 	c, err := newClient(env, fs)
 	if err != nil {
 		return err
@@ -132,7 +95,7 @@ func runProvisionImport(ctx context.Context, env *Env, fs *pflag.FlagSet, args [
 	// Read and check the whole file before anything leaves.
 	r, err := provision.Open(path, opts)
 	if err != nil {
-		return badInput(err)
+		return readErr(path, err)
 	}
 	defer r.Close()
 	var recs []verify.TokenRecord
@@ -147,7 +110,7 @@ func runProvisionImport(ctx context.Context, env *Env, fs *pflag.FlagSet, args [
 			break
 		}
 		if err != nil {
-			return &UsageError{Err: fmt.Errorf("%s: %w", path, err), Hint: "nothing was imported"}
+			return readErr(path, err)
 		}
 		if rec.Type == token.HOTP {
 			rec.Seed.Wipe()
