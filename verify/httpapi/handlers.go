@@ -37,7 +37,10 @@ func noContent(w http.ResponseWriter) error {
 	return nil
 }
 
-func decode(r *http.Request, v any) error { return DecodeJSON(r.Body, MaxJSONBody, v) }
+// decode reads the JSON body of r into v, bounded by http.MaxBytesReader.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return DecodeJSON(http.MaxBytesReader(w, r.Body, MaxJSONBody), MaxJSONBody, v)
+}
 
 func pathUser(r *http.Request) (string, error) {
 	n := r.PathValue("name")
@@ -48,7 +51,7 @@ func pathUser(r *http.Request) (string, error) {
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	var req CreateUserRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := ValidUserName(req.Name, 64); err != nil {
@@ -120,7 +123,7 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req PasswordRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if req.Password == "" || len(req.Password) > 128 {
@@ -138,7 +141,7 @@ func (s *Server) setRequireMFA(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req RequireMFARequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := s.v.SetRequireMFA(r.Context(), name, req.RequireMFA); err != nil {
@@ -307,7 +310,7 @@ func (s *Server) listInventory(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createVirtual(w http.ResponseWriter, r *http.Request) error {
 	var req CreateVirtualRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := token.ValidMFAName(req.Name); err != nil {
@@ -414,7 +417,7 @@ func validTwoCodes(req TwoCodesRequest) error {
 
 func (s *Server) enable(w http.ResponseWriter, r *http.Request) error {
 	var req TwoCodesRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := validTwoCodes(req); err != nil {
@@ -428,7 +431,7 @@ func (s *Server) enable(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) resync(w http.ResponseWriter, r *http.Request) error {
 	var req TwoCodesRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := validTwoCodes(req); err != nil {
@@ -453,7 +456,7 @@ func ValidCheck(req CheckRequest) error {
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) error {
 	var req CheckRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := ValidCheck(req); err != nil {
@@ -482,7 +485,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) error {
 	var req UserDeviceRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := ValidUserName(req.User, 128); err != nil {
@@ -497,16 +500,16 @@ func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w)
 }
 
-func (s *Server) deviceBody(r *http.Request) (string, error) {
+func (s *Server) deviceBody(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req DeviceRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return "", err
 	}
 	return req.Device, ValidDevice(req.Device)
 }
 
 func (s *Server) lost(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.deviceBody(r)
+	id, err := s.deviceBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -522,7 +525,7 @@ func (s *Server) lost(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.deviceBody(r)
+	id, err := s.deviceBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -547,7 +550,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) tag(w http.ResponseWriter, r *http.Request) error {
 	var req TagRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := ValidDevice(req.Device); err != nil {
@@ -567,7 +570,7 @@ func (s *Server) tag(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) untag(w http.ResponseWriter, r *http.Request) error {
 	var req UntagRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := ValidDevice(req.Device); err != nil {

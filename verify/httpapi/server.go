@@ -270,7 +270,11 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 			if st == 0 {
 				st = http.StatusOK
 			}
-			rs.observe(time.Since(start), st)
+			d := time.Since(start)
+			rs.observe(d, st)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.DebugContext(r.Context(), "request", "route", route, "method", r.Method, "status", st, "duration", d)
+			}
 		}()
 		h.ServeHTTP(sw, r)
 	})
