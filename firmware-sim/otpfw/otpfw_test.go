@@ -364,3 +364,36 @@ func TestFactoryPortFarFuture(t *testing.T) {
 		t.Errorf("SelfTest at %v: %s at %v, %v", far, code, at, err)
 	}
 }
+
+// The client gives clear errors for a device that answers nonsense or
+// hangs up, never a zero value read as success.
+func TestFactoryClientBadDevice(t *testing.T) {
+	for _, c := range []struct {
+		name, answer, want string
+	}{
+		{"nonsense", "HELLO\n", "malformed answer"},
+		{"hang-up", "", "unexpected EOF"},
+		{"bad identity", "OK tokenlab-otpfw/1 model=toaster state=factory serial=-\n", "unknown model"},
+		{"self-test without a time", "OK 123456\n", "malformed answer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			host, dev := net.Pipe()
+			defer host.Close()
+			go func() {
+				bufio.NewReader(dev).ReadString('\n')
+				dev.Write([]byte(c.answer))
+				dev.Close()
+			}()
+			cl := otpfw.NewFactoryClient(host)
+			var err error
+			if c.name == "self-test without a time" {
+				_, _, err = cl.SelfTest()
+			} else {
+				_, err = cl.Identify()
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}

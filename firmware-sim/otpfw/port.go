@@ -500,18 +500,29 @@ func (c *FactoryClient) Status() (Status, error) {
 		return Status{}, fmt.Errorf("otpfw: STATUS: %w", err)
 	}
 	st.Serial = token.Serial(undash(m["serial"]))
+	bad := func(field string) (Status, error) {
+		return Status{}, fmt.Errorf("otpfw: STATUS: malformed %s in answer %q", field, truncate(d))
+	}
 	if sp := m["spec"]; sp != "-" {
 		p := strings.Split(sp, "/")
-		if len(p) == 3 {
-			alg, _ := token.ParseAlgorithm(p[0])
-			d, _ := strconv.Atoi(p[1])
-			per, _ := strconv.Atoi(p[2])
-			st.Spec = token.Spec{Algorithm: alg, Digits: d, Period: time.Duration(per) * time.Second}
+		if len(p) != 3 {
+			return bad("spec")
+		}
+		alg, err1 := token.ParseAlgorithm(p[0])
+		dg, err2 := strconv.Atoi(p[1])
+		per, err3 := strconv.Atoi(p[2])
+		st.Spec = token.Spec{Algorithm: alg, Digits: dg, Period: time.Duration(per) * time.Second}
+		if err1 != nil || err2 != nil || err3 != nil || st.Spec.Validate() != nil {
+			return bad("spec")
 		}
 	}
 	st.SeedSet = m["seed"] == "set"
-	st.DeviceTime, _ = parseTime(m["time"])
-	st.Battery, _ = strconv.ParseFloat(m["battery"], 64)
+	if st.DeviceTime, err = parseTime(m["time"]); err != nil {
+		return bad("time")
+	}
+	if st.Battery, err = strconv.ParseFloat(m["battery"], 64); err != nil || st.Battery < 0 || st.Battery > 1 {
+		return bad("battery")
+	}
 	st.ClockOK = m["clock"] == "ok"
 	return st, nil
 }
