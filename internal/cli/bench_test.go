@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenlab/tokenlab/internal/testtool"
 )
 
 func TestBenchVerifyShort(t *testing.T) {
@@ -47,5 +49,22 @@ func TestBenchVerifyUsage(t *testing.T) {
 		if code := Main(context.Background(), args, env); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
+	}
+}
+
+func TestBenchVerifyPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load benchmark")
+	}
+	dsn := freshDatabase(t, testtool.PostgresDSN(t))
+	var out, errb bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
+	code := Main(context.Background(), []string{"bench", "verify", "--duration", "1s", "--concurrency", "8", "--devices", "200", "--db", dsn, "--json"}, env)
+	if code != 0 {
+		t.Fatalf("bench verify on PostgreSQL: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.VerifyRPS <= 0 || res.DB != "postgres" {
+		t.Fatalf("bench --json: %v\n%s", err, out.String())
 	}
 }
