@@ -56,6 +56,7 @@ func allChecks() []check {
 	add("makeCredential", "mc.es256", "makeCredential with ES256 makes a credential (UP, AT, ES256 key)", gi, checkMCES256)
 	mc := []string{"mc.es256"}
 	add("makeCredential", "mc.attestation", "the attestation statement verifies (packed, fido-u2f or none)", mc, checkMCAttestation)
+	add("makeCredential", "mc.eddsa", "with EdDSA listed, an EdDSA credential is made and its assertion verifies", gi, checkMCEdDSA)
 	add("makeCredential", "mc.rk", "makeCredential with rk makes discoverable credentials", gi, checkMCRK)
 	add("makeCredential", "mc.exclude", "a credential in excludeList is refused (CTAP2_ERR_CREDENTIAL_EXCLUDED)", mc, checkMCExclude)
 	add("makeCredential", "mc.unsupported-alg", "an unsupported algorithm is refused (CTAP2_ERR_UNSUPPORTED_ALGORITHM)", gi, checkMCBadAlg)
@@ -943,6 +944,39 @@ func checkMCAttestation(_ context.Context, s *session) error {
 		return skipf(`fmt "none": nothing to verify`)
 	}
 	return nil
+}
+
+func checkMCEdDSA(ctx context.Context, s *session) error {
+	listed := false
+	for _, a := range s.info.Algorithms {
+		listed = listed || a.Alg == cose.AlgEdDSA
+	}
+	if !listed {
+		return skipf("EdDSA not in getInfo algorithms")
+	}
+	req, err := s.mcRequest(ctx, false, ctap.UserEntity{ID: []byte("battery-eddsa"), Name: "eddsa"})
+	if err != nil {
+		return err
+	}
+	req.PubKeyCredParams = []ctap.CredentialParam{{Type: ctap.CredentialTypePublicKey, Alg: cose.AlgEdDSA}}
+	var resp *ctap.MakeCredentialResponse
+	if err := s.touch(func() (e error) { resp, e = s.client.MakeCredential(ctx, req); return }); err != nil {
+		return err
+	}
+	att, err := ctap.VerifyAttestation(resp, req.ClientDataHash, RPID)
+	if err != nil {
+		return err
+	}
+	key := &att.AuthData.Attested.PublicKey
+	if key.Alg != cose.AlgEdDSA || key.Kty != cose.KtyOKP || key.Crv != cose.CrvEd25519 {
+		return fmt.Errorf("credential key is %v kty %d crv %d, want EdDSA OKP Ed25519", key.Alg, key.Kty, key.Crv)
+	}
+	ga, cdh, err := s.assert(ctx, RPID, [][]byte{att.AuthData.Attested.CredentialID}, nil, false)
+	if err != nil {
+		return err
+	}
+	_, err = ctap.VerifyAssertion(key, ga, cdh, RPID)
+	return err
 }
 
 func checkMCRK(ctx context.Context, s *session) error {

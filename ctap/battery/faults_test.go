@@ -398,6 +398,15 @@ var faults = []fault{
 			r.AttStmt["sig"] = sig
 		})
 	}},
+	{"EdDSA request answered with ES256", []string{"mc.eddsa"}, func(f *faulty) {
+		f.req = cborReq(ctap.CmdMakeCredential, func(r *ctap.MakeCredentialRequest) {
+			for i := range r.PubKeyCredParams {
+				if r.PubKeyCredParams[i].Alg == -8 {
+					r.PubKeyCredParams[i].Alg = -7
+				}
+			}
+		})
+	}},
 	{"rk refused", []string{"mc.rk"}, func(f *faulty) {
 		f.req = func(m *ctaphid.Message) (*ctaphid.Message, *ctaphid.Message) {
 			if m.Cmd == ctaphid.CmdCBOR && ctap.Command(m.Data[0]) == ctap.CmdMakeCredential {
