@@ -88,7 +88,7 @@ func genP256(rng io.Reader) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ecdsaFromRaw(dk.Bytes(), dk.PublicKey().Bytes()[1:])
+	return ecdsaFromRaw(dk.Bytes())
 }
 
 func randSerial(rng io.Reader) (*big.Int, error) {
@@ -110,7 +110,7 @@ func (a *Authenticator) batchKey() (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, errors.New("fidofw: bad attestation key in flash")
 	}
-	k, err := ecdsaFromRaw(dk.Bytes(), dk.PublicKey().Bytes()[1:])
+	k, err := ecdsaFromRaw(dk.Bytes())
 	if err != nil {
 		return nil, err
 	}

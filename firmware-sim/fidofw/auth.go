@@ -81,11 +81,13 @@ type Authenticator struct {
 
 	presence atomic.Pointer[Presence]
 
-	st      *state
-	gcm     cipher.AEAD
-	attKey  *ecdsa.PrivateKey
-	counter uint32 // last signature counter value used
-	seq     uint64 // creation order of resident credentials
+	st     *state
+	gcm    cipher.AEAD
+	attKey *ecdsa.PrivateKey
+	// keyCache holds unsealed key handles by rpIdHash || credential ID.
+	keyCache map[string]*credKey
+	counter  uint32 // last signature counter value used
+	seq      uint64 // creation order of resident credentials
 
 	// Volatile state, lost at power-off.
 	bootTime time.Time
@@ -165,7 +167,9 @@ func (a *Authenticator) manufacture(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st.BatchKey = bk.D.FillBytes(make([]byte, 32))
+	if st.BatchKey, err = bk.Bytes(); err != nil {
+		return err
+	}
 	if st.BatchCert, err = m.batchCertificate(a.rng, now, aaguid, &bk.PublicKey); err != nil {
 		return fmt.Errorf("fidofw: attestation certificate: %w", err)
 	}
@@ -181,6 +185,7 @@ func (a *Authenticator) boot() error {
 		return err
 	}
 	a.attKey = nil
+	a.keyCache = map[string]*credKey{}
 	a.counter = a.st.Counter
 	for _, r := range a.st.Resident {
 		a.seq = max(a.seq, r.Seq)
@@ -238,6 +243,9 @@ func (a *Authenticator) SetPresence(p Presence) {
 	}
 	a.presence.Store(&p)
 }
+
+// presenceImmediate reports whether the current policy answers at once.
+func (a *Authenticator) presenceImmediate() bool { return isImmediate(*a.presence.Load()) }
 
 // AAGUID returns the key's AAGUID.
 func (a *Authenticator) AAGUID() []byte {

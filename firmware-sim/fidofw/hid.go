@@ -57,13 +57,20 @@ type HID struct {
 	lockTill time.Time
 	busy     *txn
 	winks    atomic.Int64
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // requests in flight
+	work     chan *txn      // to idle workers
+	workers  sync.WaitGroup
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // txn is a CBOR or MSG request being processed.
 type txn struct {
 	cid    uint32
 	cancel context.CancelFunc
+	ctx    context.Context
+	msg    *ctaphid.Message
+	inline bool
 	status atomic.Uint32 // ctaphid.KeepaliveStatus
 	done   chan struct{}
 	// aborted is set when INIT resynchronised the channel: the answer is
@@ -74,7 +81,7 @@ type txn struct {
 // NewHID returns the CTAPHID device side of a. send is called with each
 // output report; it must not call back into the HID.
 func NewHID(a *Authenticator, send func(ctaphid.Packet)) *HID {
-	return &HID{auth: a, send: send, nextCID: 1}
+	return &HID{auth: a, send: send, nextCID: 1, work: make(chan *txn), quit: make(chan struct{})}
 }
 
 // Winks reports how many CTAPHID_WINK requests the device has obeyed.
@@ -93,11 +100,33 @@ func (h *HID) Receive(report []byte) {
 	var p ctaphid.Packet
 	copy(p[:], report)
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.receive(&p)
+	started := h.receive(&p)
+	inline := started != nil && started.inline
+	h.mu.Unlock()
+	if inline {
+		// The user answers at once: run the request here, as a
+		// single-threaded key would, with no handoff to a worker.
+		h.process(started)
+		return
+	}
+	if started != nil {
+		// Let a fast request finish before returning: the host that
+		// wrote it reads the answer without waiting on the scheduler,
+		// and a request waiting for the user goes on in the background.
+		t := time.NewTimer(answerWait)
+		select {
+		case <-started.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
-func (h *HID) receive(p *ctaphid.Packet) {
+// answerWait is how long Receive waits for a request it started.
+const answerWait = 50 * time.Millisecond
+
+// receive handles one packet; it returns the transaction it started, if any.
+func (h *HID) receive(p *ctaphid.Packet) *txn {
 	cid := p.CID()
 	now := time.Now()
 	if h.busy != nil && p.IsInit() {
@@ -107,7 +136,7 @@ func (h *HID) receive(p *ctaphid.Packet) {
 			// §11.2.9.1.5: cancel the outstanding request; its answer
 			// will be CTAP2_ERR_KEEPALIVE_CANCEL.
 			b.cancel()
-			return
+			return nil
 		case cid == b.cid && p.Cmd() == ctaphid.CmdInit:
 			// §11.2.9.1.3: INIT on the busy channel aborts its
 			// transaction; fall through to handle the INIT.
@@ -117,35 +146,35 @@ func (h *HID) receive(p *ctaphid.Packet) {
 		case cid == ctaphid.BroadcastCID && p.Cmd() == ctaphid.CmdInit:
 			// Allocating a channel does not touch the running request.
 		case p.Cmd() == ctaphid.CmdCancel:
-			return // a cancel for nothing running on that channel
+			return nil // a cancel for nothing running on that channel
 		default:
 			h.sendError(cid, ctaphid.ErrChannelBusy)
-			return
+			return nil
 		}
 	}
 	if p.IsInit() && h.lockCID != 0 && cid != h.lockCID && now.Before(h.lockTill) {
 		// §11.2.9.2.2: while locked, other channels are busy.
 		h.sendError(cid, ctaphid.ErrChannelBusy)
-		return
+		return nil
 	}
 	msg, err := h.asm.Add(p[:])
 	if err != nil {
 		if pe, ok := err.(*ctaphid.PacketError); ok {
 			h.sendError(pe.CID, pe.Code)
 		}
-		return
+		return nil
 	}
 	h.asmGen++
 	if msg == nil {
 		if pcid, pending := h.asm.Pending(); pending {
 			h.armTimeout(pcid)
 		}
-		return
+		return nil
 	}
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-	h.dispatch(msg)
+	return h.dispatch(msg)
 }
 
 // armTimeout starts the transaction timer for the message being assembled
@@ -193,16 +222,16 @@ func (h *HID) allocate() uint32 {
 	}
 }
 
-func (h *HID) dispatch(m *ctaphid.Message) {
+func (h *HID) dispatch(m *ctaphid.Message) *txn {
 	if m.CID != ctaphid.BroadcastCID && !h.allocated(m.CID) {
 		h.sendError(m.CID, ctaphid.ErrInvalidChannel)
-		return
+		return nil
 	}
 	switch m.Cmd {
 	case ctaphid.CmdInit:
 		if len(m.Data) != ctaphid.NonceLen {
 			h.sendError(m.CID, ctaphid.ErrInvalidLen)
-			return
+			return nil
 		}
 		r := ctaphid.InitResponse{
 			ProtocolVersion: ctaphid.ProtocolVersion,
@@ -221,18 +250,18 @@ func (h *HID) dispatch(m *ctaphid.Message) {
 	case ctaphid.CmdWink:
 		if len(m.Data) != 0 {
 			h.sendError(m.CID, ctaphid.ErrInvalidLen)
-			return
+			return nil
 		}
 		h.winks.Add(1)
 		h.sendMsg(m.CID, ctaphid.CmdWink, nil)
 	case ctaphid.CmdLock:
 		if len(m.Data) != 1 {
 			h.sendError(m.CID, ctaphid.ErrInvalidLen)
-			return
+			return nil
 		}
 		if m.Data[0] > maxLockSeconds {
 			h.sendError(m.CID, ctaphid.ErrInvalidPar)
-			return
+			return nil
 		}
 		if m.Data[0] == 0 {
 			h.lockCID = 0
@@ -246,78 +275,101 @@ func (h *HID) dispatch(m *ctaphid.Message) {
 	case ctaphid.CmdCBOR:
 		if len(m.Data) == 0 {
 			h.sendError(m.CID, ctaphid.ErrInvalidLen)
-			return
+			return nil
 		}
-		h.start(m)
+		return h.start(m)
 	case ctaphid.CmdMsg:
-		h.start(m)
+		return h.start(m)
 	default:
 		h.sendError(m.CID, ctaphid.ErrInvalidCmd)
 	}
+	return nil
 }
 
 // start runs a CBOR or MSG request in its own goroutine, sending KEEPALIVE
 // to its channel while it runs.
-func (h *HID) start(m *ctaphid.Message) {
+func (h *HID) start(m *ctaphid.Message) *txn {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &txn{cid: m.CID, cancel: cancel, done: make(chan struct{})}
+	t := &txn{cid: m.CID, cancel: cancel, done: make(chan struct{}), ctx: ctx, msg: m}
 	t.status.Store(uint32(ctaphid.StatusProcessing))
 	h.busy = t
 	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		defer cancel()
-		var resp []byte
-		stop := h.keepalive(t)
-		if m.Cmd == ctaphid.CmdCBOR {
-			resp = h.auth.HandleCBOR(ctx, m.Data, func(s ctaphid.KeepaliveStatus) { t.status.Store(uint32(s)) })
-		} else {
-			resp = h.auth.HandleAPDU(ctx, m.Data)
+	if h.auth.presenceImmediate() {
+		t.inline = true // Receive runs it once h.mu is released
+		return t
+	}
+	select {
+	case h.work <- t: // an idle worker takes it
+	default:
+		h.workers.Add(1)
+		go h.worker(t)
+	}
+	return t
+}
+
+// worker runs requests until the HID is closed. Workers are kept rather
+// than started per request: a request's crypto grows a goroutine's stack,
+// and a kept worker grows it once.
+func (h *HID) worker(t *txn) {
+	defer h.workers.Done()
+	for {
+		h.process(t)
+		select {
+		case t = <-h.work:
+		case <-h.quit:
+			return
 		}
-		stop()
-		h.mu.Lock()
-		if h.busy == t {
-			h.busy = nil
-		}
-		h.mu.Unlock()
-		if !t.aborted.Load() {
-			h.sendMsg(m.CID, m.Cmd, resp)
-		}
-		close(t.done)
-	}()
+	}
+}
+
+func (h *HID) process(t *txn) {
+	defer h.wg.Done()
+	defer t.cancel()
+	m := t.msg
+	var resp []byte
+	stop := func() {}
+	if !t.inline { // an inline request's host is still in its write
+		stop = h.keepalive(t)
+	}
+	if m.Cmd == ctaphid.CmdCBOR {
+		resp = h.auth.HandleCBOR(t.ctx, m.Data, func(s ctaphid.KeepaliveStatus) { t.status.Store(uint32(s)) })
+	} else {
+		resp = h.auth.HandleAPDU(t.ctx, m.Data)
+	}
+	stop()
+	h.mu.Lock()
+	if h.busy == t {
+		h.busy = nil
+	}
+	h.mu.Unlock()
+	if !t.aborted.Load() {
+		h.sendMsg(m.CID, m.Cmd, resp)
+	}
+	close(t.done)
 }
 
 // keepalive sends KEEPALIVE every KeepaliveInterval until stopped. The
-// first one goes out only after an interval, so fast requests send none.
+// first one goes out only after an interval, so fast requests send none,
+// and no goroutine runs until then.
 func (h *HID) keepalive(t *txn) (stop func()) {
-	quit := make(chan struct{})
-	var once sync.Once
-	tick := time.NewTicker(KeepaliveInterval)
-	go func() {
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tick.C:
-				h.sendMu.Lock()
-				select {
-				case <-quit:
-				default:
-					if !t.aborted.Load() {
-						h.send(ctaphid.InitPacket(t.cid, ctaphid.CmdKeepalive, 1, []byte{byte(t.status.Load())}))
-					}
-				}
-				h.sendMu.Unlock()
-			}
+	stopped := false
+	var tm *time.Timer
+	tm = time.AfterFunc(KeepaliveInterval, func() {
+		h.sendMu.Lock()
+		defer h.sendMu.Unlock()
+		if stopped {
+			return
 		}
-	}()
+		if !t.aborted.Load() {
+			h.send(ctaphid.InitPacket(t.cid, ctaphid.CmdKeepalive, 1, []byte{byte(t.status.Load())}))
+		}
+		tm.Reset(KeepaliveInterval)
+	})
 	return func() {
-		once.Do(func() {
-			h.sendMu.Lock()
-			close(quit)
-			h.sendMu.Unlock()
-		})
+		h.sendMu.Lock()
+		stopped = true
+		tm.Stop()
+		h.sendMu.Unlock()
 	}
 }
 
@@ -360,7 +412,8 @@ func (h *HID) PowerCycle() error {
 	return h.auth.PowerCycle()
 }
 
-// Close cancels the running request and waits for it.
+// Close cancels the running request and waits for it; the HID takes no
+// more requests.
 func (h *HID) Close() {
 	h.mu.Lock()
 	if b := h.busy; b != nil {
@@ -372,4 +425,6 @@ func (h *HID) Close() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
+	h.quitOnce.Do(func() { close(h.quit) })
+	h.workers.Wait()
 }

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"math/big"
 )
 
 // COSE algorithm identifiers (RFC 9053 §2.1, RFC 8037 §3.1), the ones this
@@ -76,7 +75,7 @@ func newCredKey(rng io.Reader, alg int) (*credKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.ec, err = ecdsaFromRaw(dk.Bytes(), dk.PublicKey().Bytes()[1:])
+		k.ec, err = ecdsaFromRaw(dk.Bytes())
 		if err != nil {
 			return nil, err
 		}
@@ -92,16 +91,19 @@ func newCredKey(rng io.Reader, alg int) (*credKey, error) {
 	return k, nil
 }
 
-func ecdsaFromRaw(d, xy []byte) (*ecdsa.PrivateKey, error) {
-	if len(d) != 32 || len(xy) != 64 {
+// ecdsaFromRaw makes a P-256 signing key from its 32-byte scalar.
+func ecdsaFromRaw(d []byte) (*ecdsa.PrivateKey, error) {
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d)
+	if err != nil {
 		return nil, errBadKeyHandle
 	}
-	k := &ecdsa.PrivateKey{
-		PublicKey: ecdsa.PublicKey{Curve: elliptic.P256(),
-			X: new(big.Int).SetBytes(xy[:32]), Y: new(big.Int).SetBytes(xy[32:])},
-		D: new(big.Int).SetBytes(d),
-	}
 	return k, nil
+}
+
+// ecPoint returns X || Y of a P-256 key.
+func ecPoint(k *ecdsa.PrivateKey) []byte {
+	b, _ := k.PublicKey.Bytes() // 0x04 || X || Y
+	return b[1:]
 }
 
 func (k *credKey) plaintext() []byte {
@@ -115,9 +117,9 @@ func (k *credKey) plaintext() []byte {
 	switch k.alg {
 	case AlgES256:
 		p := []byte{khAlgES256, byte(k.credProtect), flags}
-		p = append(p, k.ec.D.FillBytes(make([]byte, 32))...)
-		p = append(p, k.ec.X.FillBytes(make([]byte, 32))...)
-		return append(p, k.ec.Y.FillBytes(make([]byte, 32))...)
+		d, _ := k.ec.Bytes()
+		p = append(p, d...)
+		return append(p, ecPoint(k.ec)...)
 	default:
 		p := []byte{khAlgEdDSA, byte(k.credProtect), flags}
 		p = append(p, k.ed.Seed()...)
@@ -141,6 +143,10 @@ func (a *Authenticator) open(id, rpIDHash []byte) (*credKey, error) {
 	if len(id) < 1+khNonceLen+khTagLen+3 || id[0] != keyHandleVersion {
 		return nil, errBadKeyHandle
 	}
+	cacheKey := string(rpIDHash) + string(id)
+	if k, ok := a.keyCache[cacheKey]; ok {
+		return k, nil
+	}
 	aad := make([]byte, 0, 33)
 	aad = append(append(aad, keyHandleVersion), rpIDHash...)
 	p, err := a.aead().Open(nil, id[1:1+khNonceLen], id[1+khNonceLen:], aad)
@@ -151,7 +157,7 @@ func (a *Authenticator) open(id, rpIDHash []byte) (*credKey, error) {
 	switch {
 	case p[0] == khAlgES256 && len(p) == 3+96:
 		k.alg = AlgES256
-		if k.ec, err = ecdsaFromRaw(p[3:35], p[35:]); err != nil {
+		if k.ec, err = ecdsaFromRaw(p[3:35]); err != nil {
 			return nil, err
 		}
 	case p[0] == khAlgEdDSA && len(p) == 3+64:
@@ -160,8 +166,17 @@ func (a *Authenticator) open(id, rpIDHash []byte) (*credKey, error) {
 	default:
 		return nil, errBadKeyHandle
 	}
+	if len(a.keyCache) >= keyCacheSize {
+		clear(a.keyCache)
+	}
+	a.keyCache[cacheKey] = k
 	return k, nil
 }
+
+// keyCacheSize bounds the RAM cache of unsealed key handles: the
+// credentials in use skip decryption and key parsing (a parsed key also
+// keeps Go's precomputation), as a real key keeps its working set in RAM.
+const keyCacheSize = 256
 
 // credRandom is the per-credential secret of the hmac-secret extension
 // (CTAP 2.1 §12.5): derived from the master key and the credential ID, one
@@ -195,7 +210,7 @@ func (k *credKey) coseKey() []byte {
 		m = map[int]any{1: 1, 3: AlgEdDSA, -1: 6, -2: []byte(k.ed.Public().(ed25519.PublicKey))} // kty OKP, crv Ed25519
 	} else {
 		m = map[int]any{1: 2, 3: AlgES256, -1: 1, // kty EC2, crv P-256
-			-2: k.ec.X.FillBytes(make([]byte, 32)), -3: k.ec.Y.FillBytes(make([]byte, 32))}
+			-2: ecPoint(k.ec)[:32], -3: ecPoint(k.ec)[32:]}
 	}
 	b, _ := cborEnc.Marshal(m)
 	return b
@@ -203,7 +218,6 @@ func (k *credKey) coseKey() []byte {
 
 // u2fPublicKey is the uncompressed P-256 point (U2F raw message format §4.3).
 func (k *credKey) u2fPublicKey() []byte {
-	p := []byte{0x04}
-	p = append(p, k.ec.X.FillBytes(make([]byte, 32))...)
-	return append(p, k.ec.Y.FillBytes(make([]byte, 32))...)
+	p, _ := k.ec.PublicKey.Bytes()
+	return p
 }

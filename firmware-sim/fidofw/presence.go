@@ -52,24 +52,38 @@ type PresenceFunc func(ctx context.Context, req PresenceRequest) error
 // Confirm calls f.
 func (f PresenceFunc) Confirm(ctx context.Context, req PresenceRequest) error { return f(ctx, req) }
 
-// Approve is a user who touches the key at once, every time.
-func Approve() Presence {
-	return PresenceFunc(func(context.Context, PresenceRequest) error { return nil })
+// Immediate is an optional capability of a [Presence]: a policy whose
+// Confirm never blocks says so, and the firmware then answers requests
+// without handing them to a background worker.
+type Immediate interface {
+	Immediate() bool
 }
 
-// Deny is a user who refuses every time.
-func Deny() Presence {
-	return PresenceFunc(func(context.Context, PresenceRequest) error { return ErrDenied })
+// isImmediate reports whether p answers without blocking.
+func isImmediate(p Presence) bool {
+	i, ok := p.(Immediate)
+	return ok && i.Immediate()
 }
+
+type fixedPresence struct{ err error }
+
+func (f fixedPresence) Confirm(context.Context, PresenceRequest) error { return f.err }
+func (fixedPresence) Immediate() bool                                  { return true }
+
+// Approve is a user who touches the key at once, every time.
+func Approve() Presence { return fixedPresence{} }
+
+// Deny is a user who refuses every time.
+func Deny() Presence { return fixedPresence{ErrDenied} }
 
 // TimeoutAfter is a user who is not there: each request fails with
 // [ErrPresenceTimeout] after d (at once for d <= 0), or ends with the
 // context.
 func TimeoutAfter(d time.Duration) Presence {
+	if d <= 0 {
+		return fixedPresence{ErrPresenceTimeout}
+	}
 	return PresenceFunc(func(ctx context.Context, _ PresenceRequest) error {
-		if d <= 0 {
-			return ErrPresenceTimeout
-		}
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

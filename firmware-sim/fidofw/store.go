@@ -119,7 +119,6 @@ func init() {
 		MaxMapPairs:      1024,
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
-		IntDec:           cbor.IntDecConvertSigned,
 		DefaultMapType:   nil,
 		UTF8:             cbor.UTF8RejectInvalid,
 	}.DecMode()
