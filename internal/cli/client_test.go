@@ -5,14 +5,19 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tokenlab/tokenlab/provision"
 	"github.com/tokenlab/tokenlab/token"
@@ -29,31 +34,44 @@ type testServer struct {
 
 func startTestServer(t *testing.T) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	svc, closeStore, err := openService(context.Background(), storeConfig{dataDir: dir}, log)
+	ts, stop, err := newTestServer(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeStore() })
-	path, created, err := ensureAdminToken(context.Background(), svc, dir)
-	if err != nil || !created {
-		t.Fatalf("admin token: created %v, %v", created, err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+	t.Cleanup(stop)
+	if fi, _ := os.Stat(filepath.Join(ts.dataDir, adminTokenFile)); fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin.token mode %v", fi.Mode().Perm())
 	}
 	// A second start keeps the token.
-	if _, created, err := ensureAdminToken(context.Background(), svc, dir); err != nil || created {
+	if _, created, err := ensureAdminToken(context.Background(), ts.svc, ts.dataDir); err != nil || created {
 		t.Fatalf("second start: created %v, %v", created, err)
 	}
+	return ts
+}
+
+// newTestServer starts the verifier on a data directory in dir.
+func newTestServer(dir string) (*testServer, func(), error) {
+	log := slog.New(slog.DiscardHandler)
+	svc, closeStore, err := openService(context.Background(), storeConfig{dataDir: dir}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	path, created, err := ensureAdminToken(context.Background(), svc, dir)
+	if err == nil && !created {
+		err = errors.New("admin token not created on first start")
+	}
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
 	hs := httptest.NewServer(newMux(svc, log, nil))
-	t.Cleanup(hs.Close)
-	return &testServer{url: hs.URL, token: strings.TrimSpace(string(b)), dataDir: dir, svc: svc}
+	stop := func() { hs.Close(); closeStore() }
+	return &testServer{url: hs.URL, token: strings.TrimSpace(string(b)), dataDir: dir, svc: svc}, stop, nil
 }
 
 type result struct {
@@ -339,4 +357,63 @@ func TestRotateKEK(t *testing.T) {
 	if err != nil || !d.Accepted {
 		t.Fatalf("check after rotation: %+v %v", d, err)
 	}
+}
+
+// TestServeScripts runs testdata/serve_*.txtar: each script gets its own
+// verifier on a fresh SQLite data directory, reached through
+// TOKENLAB_SERVER and TOKENLAB_TOKEN, and a "code FILE OFFSET VAR" command
+// that sets VAR to the TOTP code, OFFSET steps from now, of the seed a
+// "mfa create-virtual" printed into FILE.
+func TestServeScripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/serve_*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no serve scripts")
+	}
+	testscript.Run(t, testscript.Params{
+		Files: files,
+		Setup: func(e *testscript.Env) error {
+			ts, stop, err := newTestServer(filepath.Join(e.WorkDir, "tokenlab-data"))
+			if err != nil {
+				return err
+			}
+			e.Defer(stop)
+			e.Setenv("TOKENLAB_SERVER", ts.url)
+			e.Setenv("TOKENLAB_TOKEN", ts.token)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"tokenlab": func(ts *testscript.TestScript, neg bool, args []string) {
+				env := &Env{
+					Stdin: strings.NewReader(""), Stdout: ts.Stdout(), Stderr: ts.Stderr(),
+					Getenv: ts.Getenv, Now: time.Now,
+					IsTerminal: func(io.Writer) bool { return false },
+				}
+				code := Main(context.Background(), args, env)
+				fmt.Fprintf(ts.Stderr(), "[exit %d]\n", code)
+				if (code != 0) != neg {
+					ts.Fatalf("tokenlab %s: exit %d", strings.Join(args, " "), code)
+				}
+			},
+			"code": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 || neg {
+					ts.Fatalf("usage: code FILE OFFSET VAR")
+				}
+				var seed token.Seed
+				for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+					if b32, ok := strings.CutPrefix(line, "seed:"); ok {
+						s, err := token.ParseBase32Seed(strings.TrimSpace(b32))
+						ts.Check(err)
+						seed = s
+					}
+				}
+				if seed == nil {
+					ts.Fatalf("no seed line in %s", args[0])
+				}
+				off, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				step := int64(token.DefaultSpec.Step(time.Now())) + int64(off)
+				ts.Setenv(args[2], token.DefaultSpec.HOTP(seed, uint64(step)))
+			},
+		},
+	})
 }
