@@ -763,8 +763,16 @@ func TestCredentialManagement(t *testing.T) {
 	}
 	st, _ = cm(ctap.CredMgmtUpdateUserInformation, &ctap.CredMgmtParams{CredentialID: &ctap.CredentialDescriptor{Type: "public-key", ID: first},
 		User: &ctap.UserEntity{ID: r.User.ID, Name: "renamed"}}, true)
-	if st != ctap.StatusOK && st != ctap.ErrInvalidParameter {
-		t.Fatal(st)
+	if st != ctap.StatusOK {
+		t.Fatalf("update user: %v", st)
+	}
+	if _, r2 := cm(ctap.CredMgmtEnumerateCredentialsBegin, &ctap.CredMgmtParams{RPIDHash: cdh("a.example")}, true); r2.User.Name != "renamed" {
+		t.Errorf("after update the newest credential's user is %+v", r2.User)
+	}
+	st, _ = cm(ctap.CredMgmtUpdateUserInformation, &ctap.CredMgmtParams{CredentialID: &ctap.CredentialDescriptor{Type: "public-key", ID: first},
+		User: &ctap.UserEntity{ID: []byte("someone else")}}, true)
+	if st != ctap.ErrInvalidParameter {
+		t.Errorf("update with another user ID: %v", st)
 	}
 	if st, _ := cm(ctap.CredMgmtDeleteCredential, &ctap.CredMgmtParams{CredentialID: &ctap.CredentialDescriptor{Type: "public-key", ID: first}}, true); st != ctap.StatusOK {
 		t.Fatalf("delete: %v", st)
@@ -772,8 +780,7 @@ func TestCredentialManagement(t *testing.T) {
 	if st, _ := cm(ctap.CredMgmtDeleteCredential, &ctap.CredMgmtParams{CredentialID: &ctap.CredentialDescriptor{Type: "public-key", ID: first}}, true); st != ctap.ErrNoCredentials {
 		t.Errorf("delete twice: %v", st)
 	}
-	st, r = cm(ctap.CredMgmtGetCredsMetadata, nil, true)
-	if *r.ExistingResidentCredentialsCount != 3 {
+	if st, r = cm(ctap.CredMgmtGetCredsMetadata, nil, true); st != ctap.StatusOK || *r.ExistingResidentCredentialsCount != 3 {
 		t.Errorf("after delete: %d", *r.ExistingResidentCredentialsCount)
 	}
 	if st, _ := cm(ctap.CredMgmtEnumerateCredentialsBegin, &ctap.CredMgmtParams{RPIDHash: cdh("none.example")}, true); st != ctap.ErrNoCredentials {
