@@ -11,8 +11,26 @@ import (
 // half-written file under the real name.
 type File struct {
 	*os.File
-	path string
-	done bool
+	path    string
+	done    bool
+	written int64 // bytes written
+	flushed int64 // bytes whose write-back was started
+}
+
+// writebackEvery is how much a File lets pile up in the page cache before
+// it asks the kernel to start writing it out, so Commit's fsync waits for
+// the last few megabytes only, not for the whole file.
+const writebackEvery = 32 << 20
+
+// Write writes to the temporary file.
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.written += int64(n)
+	if f.written-f.flushed >= writebackEvery {
+		startWriteback(f.File, f.flushed, f.written-f.flushed)
+		f.flushed = f.written
+	}
+	return n, err
 }
 
 // CreateFile opens a temporary file beside path, readable by its owner

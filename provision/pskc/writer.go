@@ -372,114 +372,115 @@ func (w *Writer) worker() {
 	}
 }
 
-// appendKeyPackage formats one KeyPackage in the element order of the
-// RFC 6030 schema. ct and mac are the encrypted secret and its ValueMAC, or
-// nil to write the secret in PlainValue.
+// appendKeyPackage formats one KeyPackage, on one line, in the element
+// order of the RFC 6030 schema. ct and mac are the encrypted secret and its
+// ValueMAC, or nil to write the secret in PlainValue. One line a key keeps
+// files of a million keys small (writing them costs by the byte) and lets
+// grep and wc work on them.
 func appendKeyPackage(b []byte, k *Key, ct, mac []byte) []byte {
-	b = append(b, " <KeyPackage>\n"...)
+	b = append(b, " <KeyPackage>"...)
 	if k.Manufacturer != "" || k.SerialNo != "" || k.Model != "" || k.IssueNo != "" || k.DeviceUserID != "" {
-		b = append(b, "  <DeviceInfo>\n"...)
-		b = appendElem(b, "   ", "Manufacturer", k.Manufacturer)
-		b = appendElem(b, "   ", "SerialNo", k.SerialNo)
-		b = appendElem(b, "   ", "Model", k.Model)
-		b = appendElem(b, "   ", "IssueNo", k.IssueNo)
-		b = appendElem(b, "   ", "UserId", k.DeviceUserID)
-		b = append(b, "  </DeviceInfo>\n"...)
+		b = append(b, "<DeviceInfo>"...)
+		b = appendElem(b, "Manufacturer", k.Manufacturer)
+		b = appendElem(b, "SerialNo", k.SerialNo)
+		b = appendElem(b, "Model", k.Model)
+		b = appendElem(b, "IssueNo", k.IssueNo)
+		b = appendElem(b, "UserId", k.DeviceUserID)
+		b = append(b, "</DeviceInfo>"...)
 	}
 	id := k.ID
 	if id == "" {
 		id = k.SerialNo
 	}
-	b = append(b, `  <Key Id="`...)
+	b = append(b, `<Key Id="`...)
 	b = appendEscaped(b, id)
 	b = append(b, `" Algorithm="`...)
 	b = appendEscaped(b, k.Algorithm)
-	b = append(b, "\">\n"...)
-	b = appendElem(b, "   ", "Issuer", k.Issuer)
+	b = append(b, `">`...)
+	b = appendElem(b, "Issuer", k.Issuer)
 	if k.Suite != "" || k.ResponseLength != 0 {
-		b = append(b, "   <AlgorithmParameters>\n"...)
-		b = appendElem(b, "    ", "Suite", k.Suite)
+		b = append(b, "<AlgorithmParameters>"...)
+		b = appendElem(b, "Suite", k.Suite)
 		if k.ResponseLength != 0 {
 			enc := k.ResponseEncoding
 			if enc == "" {
 				enc = "DECIMAL"
 			}
-			b = append(b, `    <ResponseFormat Length="`...)
+			b = append(b, `<ResponseFormat Length="`...)
 			b = strconv.AppendInt(b, int64(k.ResponseLength), 10)
 			b = append(b, `" Encoding="`...)
 			b = appendEscaped(b, enc)
 			if k.ResponseCheck {
 				b = append(b, `" CheckDigits="true`...)
 			}
-			b = append(b, "\"/>\n"...)
+			b = append(b, `"/>`...)
 		}
-		b = append(b, "   </AlgorithmParameters>\n"...)
+		b = append(b, "</AlgorithmParameters>"...)
 	}
-	b = appendElem(b, "   ", "FriendlyName", k.FriendlyName)
-	b = append(b, "   <Data>\n"...)
+	b = appendElem(b, "FriendlyName", k.FriendlyName)
+	b = append(b, "<Data>"...)
 	if k.Secret != nil {
 		if ct != nil {
-			b = append(b, "    <Secret>\n     <EncryptedValue>\n      <xenc:EncryptionMethod Algorithm=\""+AES128CBC+"\"/>\n      <xenc:CipherData>\n       <xenc:CipherValue>"...)
+			b = append(b, `<Secret><EncryptedValue><xenc:EncryptionMethod Algorithm="`+AES128CBC+`"/><xenc:CipherData><xenc:CipherValue>`...)
 			b = base64.StdEncoding.AppendEncode(b, ct)
-			b = append(b, "</xenc:CipherValue>\n      </xenc:CipherData>\n     </EncryptedValue>\n     <ValueMAC>"...)
+			b = append(b, "</xenc:CipherValue></xenc:CipherData></EncryptedValue><ValueMAC>"...)
 			b = base64.StdEncoding.AppendEncode(b, mac)
-			b = append(b, "</ValueMAC>\n    </Secret>\n"...)
+			b = append(b, "</ValueMAC></Secret>"...)
 		} else {
-			b = append(b, "    <Secret>\n     <PlainValue>"...)
+			b = append(b, "<Secret><PlainValue>"...)
 			b = base64.StdEncoding.AppendEncode(b, k.Secret)
-			b = append(b, "</PlainValue>\n    </Secret>\n"...)
+			b = append(b, "</PlainValue></Secret>"...)
 		}
 	}
 	b = appendInt(b, "Counter", k.Counter)
 	b = appendInt(b, "Time", k.Time)
 	b = appendInt(b, "TimeInterval", k.TimeInterval)
 	b = appendInt(b, "TimeDrift", k.TimeDrift)
-	b = append(b, "   </Data>\n"...)
-	b = appendElem(b, "   ", "UserId", k.UserID)
+	b = append(b, "</Data>"...)
+	b = appendElem(b, "UserId", k.UserID)
 	if !k.StartDate.IsZero() || !k.ExpiryDate.IsZero() || len(k.KeyUsage) > 0 || k.NumberOfTransactions != nil {
-		b = append(b, "   <Policy>\n"...)
+		b = append(b, "<Policy>"...)
 		if !k.StartDate.IsZero() {
-			b = appendElem(b, "    ", "StartDate", k.StartDate.UTC().Format(time.RFC3339))
+			b = appendElem(b, "StartDate", k.StartDate.UTC().Format(time.RFC3339))
 		}
 		if !k.ExpiryDate.IsZero() {
-			b = appendElem(b, "    ", "ExpiryDate", k.ExpiryDate.UTC().Format(time.RFC3339))
+			b = appendElem(b, "ExpiryDate", k.ExpiryDate.UTC().Format(time.RFC3339))
 		}
 		for _, u := range k.KeyUsage {
-			b = appendElem(b, "    ", "KeyUsage", u)
+			b = appendElem(b, "KeyUsage", u)
 		}
 		if k.NumberOfTransactions != nil {
-			b = appendElem(b, "    ", "NumberOfTransactions", strconv.FormatUint(*k.NumberOfTransactions, 10))
+			b = appendElem(b, "NumberOfTransactions", strconv.FormatUint(*k.NumberOfTransactions, 10))
 		}
-		b = append(b, "   </Policy>\n"...)
+		b = append(b, "</Policy>"...)
 	}
-	return append(b, "  </Key>\n </KeyPackage>\n"...)
+	return append(b, "</Key></KeyPackage>\n"...)
 }
 
-func appendElem(b []byte, indent, name, text string) []byte {
+func appendElem(b []byte, name, text string) []byte {
 	if text == "" {
 		return b
 	}
-	b = append(b, indent...)
 	b = append(b, '<')
 	b = append(b, name...)
 	b = append(b, '>')
 	b = appendEscaped(b, text)
 	b = append(b, "</"...)
 	b = append(b, name...)
-	return append(b, ">\n"...)
+	return append(b, '>')
 }
 
 func appendInt(b []byte, name string, v *uint64) []byte {
 	if v == nil {
 		return b
 	}
-	b = append(b, "    <"...)
+	b = append(b, '<')
 	b = append(b, name...)
 	b = append(b, "><PlainValue>"...)
 	b = strconv.AppendUint(b, *v, 10)
 	b = append(b, "</PlainValue></"...)
 	b = append(b, name...)
-	return append(b, ">\n"...)
+	return append(b, '>')
 }
 
 // appendEscaped appends s with the five XML special characters escaped.
