@@ -11,6 +11,8 @@ import (
 	"github.com/tokenlab/tokenlab/emulator"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/postgres"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
 )
 
 func TestEnableNeedsConsecutiveCodes(t *testing.T) {
@@ -676,4 +678,63 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("bad input counted as failures: %s", describe(d))
 		}
 	})
+}
+
+// Two verifiers (as two processes would: separate stores, pools and group
+// commit writers) sharing one database accept a code once between them.
+func TestSameCodeTwoVerifiers(t *testing.T) {
+	for _, fac := range factories {
+		t.Run(fac.name, func(t *testing.T) {
+			e := newEnv(t, fac)
+			var st2 verify.Store
+			var err error
+			if strings.Contains(e.where, "search_path") {
+				st2, err = postgres.Open(e.ctx, e.where)
+			} else {
+				st2, err = sqlite.Open(e.where)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st2.Close() })
+			svc2 := verify.New(st2, e.sealer, verify.Config{Now: e.clock.Now})
+			e.user("alice")
+			ids, seeds := e.hardware(1)
+			e.enable("alice", ids[0], seeds[0])
+			for round := 0; round < 3; round++ {
+				e.clock.Advance(30 * time.Second)
+				code := e.code(seeds[0], 0)
+				var ok, refused atomic.Int32
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := 0; i < 32; i++ {
+					svc := e.svc
+					if i%2 == 1 {
+						svc = svc2
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						d, err := svc.Check(e.ctx, "alice", ids[0], code)
+						switch {
+						case err != nil:
+							t.Error(err)
+						case d.Accepted:
+							ok.Add(1)
+						case d.Reason == verify.ReasonReplayed:
+							refused.Add(1)
+						default:
+							t.Errorf("decision %+v", d)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if ok.Load() != 1 || refused.Load() != 31 {
+					t.Fatalf("round %d: accepted %d, replayed %d; want 1 and 31", round, ok.Load(), refused.Load())
+				}
+			}
+		})
+	}
 }
