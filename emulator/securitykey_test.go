@@ -780,6 +780,11 @@ func TestCredentialManagement(t *testing.T) {
 	if st, _ := cm(ctap.CredMgmtDeleteCredential, &ctap.CredMgmtParams{CredentialID: &ctap.CredentialDescriptor{Type: "public-key", ID: first}}, true); st != ctap.ErrNoCredentials {
 		t.Errorf("delete twice: %v", st)
 	}
+	// A deleted credential's ID is retired, even in an allow list.
+	if st, _ := h.cbor(ctap.CmdGetAssertion, &ctap.GetAssertionRequest{RPID: "a.example", ClientDataHash: cdh("gone"),
+		AllowList: []ctap.CredentialDescriptor{{Type: "public-key", ID: first}}}); st != ctap.ErrNoCredentials {
+		t.Errorf("deleted credential in an allow list: %v", st)
+	}
 	if st, r = cm(ctap.CredMgmtGetCredsMetadata, nil, true); st != ctap.StatusOK || *r.ExistingResidentCredentialsCount != 3 {
 		t.Errorf("after delete: %d", *r.ExistingResidentCredentialsCount)
 	}

@@ -145,7 +145,7 @@ func (a *Authenticator) getAssertion(ctx context.Context, body []byte, status fu
 			if d.Type != ctap.CredentialTypePublicKey {
 				continue
 			}
-			k, err := a.open(d.ID, hash)
+			k, err := a.openCredential(d.ID, hash)
 			if err != nil || (k.credProtect == credProtectRequired && !uv) {
 				continue
 			}

@@ -178,6 +178,22 @@ func (a *Authenticator) open(id, rpIDHash []byte) (*credKey, error) {
 // keeps Go's precomputation), as a real key keeps its working set in RAM.
 const keyCacheSize = 256
 
+// openCredential opens a credential ID for an assertion, an exclude list
+// or U2F: a key handle of ours for rpIDHash whose credential still exists
+// (a discoverable credential lives only as long as its record: deleting
+// it through credential management, or replacing it with a new one for
+// the same user, retires its ID).
+func (a *Authenticator) openCredential(id, rpIDHash []byte) (*credKey, error) {
+	k, err := a.open(id, rpIDHash)
+	if err != nil {
+		return nil, err
+	}
+	if k.resident && a.residentByID(id) < 0 {
+		return nil, errBadKeyHandle
+	}
+	return k, nil
+}
+
 // credRandom is the per-credential secret of the hmac-secret extension
 // (CTAP 2.1 §12.5): derived from the master key and the credential ID, one
 // for assertions with user verification and one without.

@@ -175,7 +175,7 @@ func (a *Authenticator) makeCredential(ctx context.Context, body []byte, status 
 		if d.Type != ctap.CredentialTypePublicKey {
 			continue
 		}
-		k, err := a.open(d.ID, hash)
+		k, err := a.openCredential(d.ID, hash)
 		if err != nil {
 			continue
 		}

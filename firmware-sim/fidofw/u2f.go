@@ -110,7 +110,7 @@ func (a *Authenticator) u2fAuthenticate(ctx context.Context, cmd *u2f.Command) (
 	copy(chal[:], d[:32])
 	copy(app[:], d[32:64])
 	kh := d[65:]
-	k, err := a.open(kh, app[:])
+	k, err := a.openCredential(kh, app[:])
 	// A credential that needs user verification (credProtect 3) cannot
 	// be used over CTAP1, which has none; neither can an Ed25519 one.
 	if err != nil || k.alg != AlgES256 || k.credProtect == credProtectRequired {
