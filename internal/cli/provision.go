@@ -36,7 +36,7 @@ func init() {
 			"batch": {
 				usage:   "provision batch --model M --count N --prefix P [--start K | --after SERIAL] --out FILE [--format pskc|csv|oath-csv|entra-csv] [--psk-file F | --passphrase-file F] [--labels FILE.pdf|FILE.png] [--burn]",
 				summary: "generate N tokens (serials with check digits, fresh seeds) and write their seed file",
-				example: "  head -c16 /dev/urandom | xxd -p > transport.key\n" +
+				example: "  openssl rand -hex 16 > transport.key\n" +
 					"  tokenlab provision batch --model keyfob --count 1000 --prefix GAHT --start 1 --out batch1.pskc --psk-file transport.key\n" +
 					"  tokenlab provision batch --model keyfob --count 1000 --after GAHT00010009 --out batch2.csv --format csv --labels batch2.pdf\n" +
 					"  tokenlab provision batch --model displaycard --count 20 --prefix GAHT --out cards.pskc --burn",
@@ -124,7 +124,7 @@ func keyFiles(fs *pflag.FlagSet) (psk, pass []byte, err error) {
 		psk, err = hex.DecodeString(s)
 		if err != nil || len(psk) != 16 {
 			return nil, nil, &UsageError{Err: fmt.Errorf("--psk-file %s: want 32 hex digits (a 16-byte AES-128 key)", pf),
-				Hint: "make one with: head -c16 /dev/urandom | xxd -p > " + pf}
+				Hint: "make one with: openssl rand -hex 16 > " + pf}
 		}
 	}
 	if qf != "" {
