@@ -245,11 +245,14 @@ func (c *Channel) receive(ctx context.Context, cmd Cmd) ([]byte, error) {
 		p, err := c.dev.ReadPacket(wait, c.dev.idle())
 		if err != nil {
 			if ctx.Err() != nil && !cancelled && (cmd == CmdCBOR || cmd == CmdMsg) {
-				// Ask the device to stop, then wait for its answer
-				// (CTAP2_ERR_KEEPALIVE_CANCEL) without the dead context.
+				// Ask the device to stop, then wait a little for its
+				// answer (CTAP2_ERR_KEEPALIVE_CANCEL) without the dead
+				// context — bounded, even if KEEPALIVEs keep coming.
 				cancelled = true
 				c.dev.WritePacket(InitPacket(c.cid, CmdCancel, 0, nil))
-				wait = context.Background()
+				var stop context.CancelFunc
+				wait, stop = context.WithTimeout(context.Background(), c.dev.idle())
+				defer stop()
 				continue
 			}
 			if cancelled {
