@@ -282,6 +282,12 @@ func provisionBatch(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	if err != nil {
 		return badInput(err)
 	}
+	closed := false
+	defer func() {
+		if !closed {
+			w.Close() // stops the writer's goroutines; the file is aborted
+		}
+	}()
 	var sheet label.Sheet
 	var lf *provision.File
 	if p := flagString(fs, "labels"); p != "" {
@@ -326,6 +332,7 @@ func provisionBatch(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		}
 		bar.add(1)
 	}
+	closed = true
 	if err := w.Close(); err != nil {
 		return err
 	}

@@ -53,8 +53,9 @@ const chunkSize = 256
 // Writer writes a PSKC document one KeyPackage at a time. Work is spread
 // over [WriterOptions.Workers] goroutines in chunks of key packages and
 // written in order through a buffer, so memory stays flat whatever the
-// number of keys. A Writer is not safe for concurrent use; call Close to
-// write the end of the document (Close does not close the underlying writer).
+// number of keys. A Writer is not safe for concurrent use. Close writes the
+// end of the document and stops the writer's goroutines: call it also when
+// giving up after an error. It does not close the underlying writer.
 type Writer struct {
 	raw   io.Writer     // chunks go straight here
 	out   *bufio.Writer // the header and the end of the document
