@@ -797,6 +797,11 @@ func TestCredentialManagement(t *testing.T) {
 	if st, _ := cm(0x33, nil, true); st != ctap.ErrInvalidSubcommand {
 		t.Errorf("unknown subcommand: %v", st)
 	}
+	// A token bound to one RP cannot count or list across RPs.
+	tok, _ = h.pin(2).token("4321", pinuv.PermCredentialManagement, "a.example")
+	if st, _ := cm(ctap.CredMgmtGetCredsMetadata, nil, true); st != ctap.ErrPINAuthInvalid {
+		t.Errorf("RP-bound token, metadata: %v", st)
+	}
 	// A token without cm.
 	tok, _ = h.pin(2).token("4321", pinuv.PermGetAssertion, "")
 	if st, _ := cm(ctap.CredMgmtGetCredsMetadata, nil, true); st != ctap.ErrPINAuthInvalid {

@@ -57,6 +57,10 @@ func (a *Authenticator) credentialManagement(body []byte) (any, error) {
 	if err := a.verifyToken(p, req.PinUvAuthParam, msg, pinuv.PermCredentialManagement, ""); err != nil {
 		return nil, err
 	}
+	// §6.8.2: a token bound to one RP may not list or count across RPs.
+	if a.token.rpID != "" && (req.SubCommand == ctap.CredMgmtGetCredsMetadata || req.SubCommand == ctap.CredMgmtEnumerateRPsBegin) {
+		return nil, ctap.ErrPINAuthInvalid
+	}
 	switch req.SubCommand {
 	case ctap.CredMgmtGetCredsMetadata:
 		n, left := uint(len(a.st.Resident)), uint(maxResident-len(a.st.Resident))
