@@ -14,6 +14,8 @@ import (
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
 
+	"github.com/tokenlab/tokenlab/provision"
+	"github.com/tokenlab/tokenlab/provision/pskc"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 )
@@ -254,17 +256,78 @@ func (tl TokenLine) Record() (verify.TokenRecord, error) {
 	return verify.TokenRecord{Serial: serial, Spec: spec, Seed: seed}, nil
 }
 
-func (s *Server) importTokens(w http.ResponseWriter, r *http.Request) error {
-	ct := r.Header.Get("Content-Type")
-	if ct != "" {
-		mt, _, _ := strings.Cut(ct, ";")
-		switch strings.TrimSpace(strings.ToLower(mt)) {
-		case "application/x-ndjson", "application/jsonl", "application/json", "text/plain":
-		default:
-			return invalidf("Content-Type %q: send records as application/x-ndjson (one JSON object a line)", truncate(mt))
-		}
+// ParseSeedFile reads an unencrypted seed file (PSKC or one of the CSV
+// layouts, see package provision) of TOTP tokens. Like [ParseTokenLines] it
+// reads and checks everything before it returns.
+func ParseSeedFile(body io.Reader, f provision.Format) ([]verify.TokenRecord, error) {
+	rd, err := provision.OpenReader(body, provision.ReadOptions{Format: f})
+	if err != nil {
+		return nil, seedFileErr(err)
 	}
-	recs, err := ParseTokenLines(http.MaxBytesReader(w, r.Body, MaxImportBody))
+	defer rd.Close()
+	var recs []verify.TokenRecord
+	for n := 1; ; n++ {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			wipeRecords(recs)
+			return nil, seedFileErr(err)
+		}
+		switch {
+		case n > MaxImportRecords:
+			rec.Seed.Wipe()
+			wipeRecords(recs)
+			return nil, invalidf("more than %d records in one import", MaxImportRecords)
+		case rec.Type == token.HOTP:
+			rec.Seed.Wipe()
+			wipeRecords(recs)
+			return nil, invalidf("record %d (serial %s) is an HOTP token; the verifier takes TOTP tokens only", n, rec.Serial)
+		case len(rec.Seed) == 0:
+			wipeRecords(recs)
+			return nil, invalidf("record %d (serial %s) has no seed", n, rec.Serial)
+		}
+		recs = append(recs, verify.TokenRecord{Serial: rec.Serial, Spec: rec.Spec, Seed: rec.Seed})
+	}
+	if len(recs) == 0 {
+		return nil, invalidf("no records in the seed file")
+	}
+	return recs, nil
+}
+
+func wipeRecords(recs []verify.TokenRecord) {
+	for _, r := range recs {
+		r.Seed.Wipe()
+	}
+}
+
+func seedFileErr(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return invalidf("import body over %d bytes", mbe.Limit)
+	case errors.Is(err, pskc.ErrKeyRequired):
+		return invalidf("the PSKC file is encrypted: decrypt it on the client (tokenlab provision import FILE --psk-file F) and send the records")
+	}
+	return invalidf("seed file: %s", truncate(err.Error()))
+}
+
+func (s *Server) importTokens(w http.ResponseWriter, r *http.Request) error {
+	mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	body := http.MaxBytesReader(w, r.Body, MaxImportBody)
+	var recs []verify.TokenRecord
+	var err error
+	switch strings.TrimSpace(strings.ToLower(mt)) {
+	case "", "application/x-ndjson", "application/jsonl", "application/json", "text/plain":
+		recs, err = ParseTokenLines(body)
+	case "application/pskc+xml", "application/xml", "text/xml":
+		recs, err = ParseSeedFile(body, provision.FormatPSKC)
+	case "text/csv", "application/octet-stream":
+		recs, err = ParseSeedFile(body, "")
+	default:
+		return invalidf("Content-Type %q: send application/x-ndjson records, or a seed file as application/pskc+xml or text/csv", truncate(mt))
+	}
 	if err != nil {
 		return err
 	}

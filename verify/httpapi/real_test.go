@@ -1,15 +1,18 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tokenlab/tokenlab/provision"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/client"
@@ -20,7 +23,7 @@ import (
 
 // newReal returns a client of the API over the real verifier on a
 // temporary SQLite database, and the API server (for its metrics).
-func newReal(t *testing.T) (*client.Client, *httpapi.Server) {
+func newReal(t *testing.T) (*client.Client, *httpapi.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "tokenlab.db"))
@@ -44,7 +47,7 @@ func newReal(t *testing.T) (*client.Client, *httpapi.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, api
+	return c, api, tok
 }
 
 // wantStatus checks that err is a server answer with status and code.
@@ -61,7 +64,7 @@ func wantStatus(t *testing.T, what string, err error, status int, code verify.Er
 
 func TestRealVerifier(t *testing.T) {
 	ctx := context.Background()
-	c, api := newReal(t)
+	c, api, tok := newReal(t)
 	step := func() uint64 { return token.DefaultSpec.Step(time.Now()) }
 	code := func(s token.Seed, n uint64) string { return token.DefaultSpec.HOTP(s, n) }
 
@@ -183,6 +186,41 @@ func TestRealVerifier(t *testing.T) {
 	if err != nil || len(inv.Devices) != 1 {
 		t.Fatalf("inventory: %+v %v", inv, err)
 	}
+	// A seed file as the body: plain PSKC imports, encrypted PSKC is refused.
+	for _, tc := range []struct {
+		name   string
+		opts   provision.WriteOptions
+		serial token.Serial
+		status int
+	}{
+		{"plain", provision.WriteOptions{}, "GAHT00000025", 200},
+		{"encrypted", provision.WriteOptions{PreSharedKey: make([]byte, 16)}, "GAHT00000033", 400},
+	} {
+		var buf bytes.Buffer
+		w, err := provision.NewWriter(&buf, provision.FormatPSKC, tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(provision.Record{Serial: tc.serial, Type: token.TOTP, Spec: token.DefaultSpec, Seed: seeds[1]})
+		w.Close()
+		req, _ := http.NewRequest("POST", c.BaseURL()+"/api/v1/inventory", &buf)
+		req.Header.Set("Content-Type", "application/pskc+xml")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s PSKC import: %d %s", tc.name, resp.StatusCode, body)
+		}
+	}
+	inv, err = c.ListInventory(ctx, "", verify.Page{})
+	if err != nil || len(inv.Devices) != 2 {
+		t.Fatalf("inventory after PSKC imports: %+v %v", inv, err)
+	}
+
 	if api.Metrics().Panics() != 0 {
 		t.Fatal("panics recovered")
 	}
