@@ -83,7 +83,7 @@ func newTestAuthMfr(t *testing.T) *Manufacturer {
 }
 
 func TestFlashImages(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "key.img")
+	path := filepath.Join(t.TempDir(), "new", "dir", "key.img")
 	fl, err := OpenHWFlash(path)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tokenlab/tokenlab/firmware-sim/hw"
@@ -63,6 +65,9 @@ func (h *HWFlash) Save(b []byte) error {
 		return ErrFlashVerify
 	}
 	if h.Path != "" {
+		if err := os.MkdirAll(filepath.Dir(h.Path), 0o700); err != nil {
+			return err
+		}
 		return h.F.Save(h.Path)
 	}
 	return nil
