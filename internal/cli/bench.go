@@ -54,7 +54,7 @@ func init() {
 		verbs: map[string]*command{
 			"verify": {
 				usage:   "bench verify [--duration 10s] [--concurrency 64] [--db sqlite:PATH|postgres://…] [--processes N] [--devices N] [--json]",
-				summary: "Drive POST /api/v1/mfa/check with valid, never-replayed codes over HTTP on 127.0.0.1, then the same load against a bare net/http handler; print both rates, their ratio and the check latency (p50, p99). Goal: ratio ≥ 0.5, p99 ≤ 20 ms.",
+				summary: "Drive a bare net/http handler of the same JSON shape, then POST /api/v1/mfa/check with valid, never-replayed codes, with the same clients over HTTP on 127.0.0.1; print both rates, their ratio and the check latency (p50, p99). Goal: ratio ≥ 0.5, p99 ≤ 20 ms.",
 				example: "  tokenlab bench verify\n" +
 					"  tokenlab bench verify --duration 5s --json\n" +
 					"  tokenlab bench verify --db postgres://postgres@127.0.0.1:54329/bench --processes 2",
