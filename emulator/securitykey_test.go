@@ -547,7 +547,9 @@ func TestKeepaliveAndCancel(t *testing.T) {
 }
 
 func TestCTAPHIDFraming(t *testing.T) {
-	k := newKey(t, SecurityKeyOptions{TransactionTimeout: 100 * time.Millisecond})
+	// A generous transaction timeout, so a loaded machine does not turn
+	// the multi-packet cases into timeouts; "timeout" has its own key.
+	k := newKey(t, SecurityKeyOptions{TransactionTimeout: 10 * time.Second})
 	h := newTestHost(t, k)
 	// PING of the largest message.
 	big := bytes.Repeat([]byte{0xa5}, ctaphid.MaxMessageSize)
@@ -580,8 +582,15 @@ func TestCTAPHIDFraming(t *testing.T) {
 		h.expectError(h.cid, ctaphid.ErrInvalidSeq)
 	})
 	t.Run("timeout", func(t *testing.T) {
-		raw(ctaphid.InitPacket(h.cid, ctaphid.CmdPing, 100, make([]byte, 57)))
-		h.expectError(h.cid, ctaphid.ErrMsgTimeout)
+		kt := newKey(t, SecurityKeyOptions{TransactionTimeout: 50 * time.Millisecond})
+		ht := newTestHost(t, kt)
+		p := ctaphid.InitPacket(ht.cid, ctaphid.CmdPing, 100, make([]byte, 57))
+		kt.Write(p[:])
+		ht.expectError(ht.cid, ctaphid.ErrMsgTimeout)
+		// The channel works again afterwards.
+		if c, _ := ht.callOn(ht.cid, ctaphid.CmdPing, []byte{1}); c != ctaphid.CmdPing {
+			t.Fatal(c)
+		}
 	})
 	t.Run("unallocated channel", func(t *testing.T) {
 		raw(ctaphid.InitPacket(0x7777, ctaphid.CmdPing, 0, nil))
