@@ -269,10 +269,27 @@ func (s *Service) Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error
 	return evs, nil
 }
 
+// KeyUsage counts the sealed seeds and secrets under each KEK id: a key
+// may be retired from the KEK file only once it counts none.
+func (s *Service) KeyUsage(ctx context.Context) (map[string]int, error) {
+	var m map[string]int
+	err := s.store.View(ctx, func(tx Tx) (err error) {
+		m, err = tx.KeyUsage(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, s.internal("key-usage", err)
+	}
+	return m, nil
+}
+
 // RotateKEK re-seals every seed and secret under next's current key, in
-// one transaction, and then seals with next. next must still open what the
-// old sealer sealed only if other processes lag; this process opens with
-// the old sealer and seals with next. It returns how many were re-sealed.
+// one transaction, and then seals with next; it returns how many it
+// re-sealed. It opens with the Service's sealer and seals with next.
+// Other verifiers sharing the database must be able to open under the new
+// key: a *seal.Sealer loaded from the KEK file follows the file, so add
+// the key to the file (seal.AddKey) before rotating, and retire the old one
+// (seal.RetireKeys) only once KeyUsage counts nothing under it.
 func (s *Service) RotateKEK(ctx context.Context, next Sealer) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -229,6 +229,10 @@ func TestRotateKEK(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Every row is now under the new key: retiring the old one is safe.
+		usage, err := e.svc.KeyUsage(e.ctx)
+		if err != nil || len(usage) != 1 || usage[next.Current()] != 3 {
+			t.Fatalf("KeyUsage = %v, %v; want 3 under %s only", usage, err, next.Current())
+		}
 		retired, err := seal.RetireKeys(e.kekPath)
 		if err != nil {
 			t.Fatal(err)

@@ -88,6 +88,8 @@ type Tx interface {
 	// Reseal calls f for every sealed secret (device seeds, access key
 	// secrets) and stores what it returns in place.
 	Reseal(ctx context.Context, f func(s Sealed) (keyID string, ciphertext []byte, err error)) (int, error)
+	// KeyUsage counts the sealed secrets under each KEK id.
+	KeyUsage(ctx context.Context) (map[string]int, error)
 
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

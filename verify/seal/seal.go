@@ -31,6 +31,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // KeySize is the size of a KEK: AES-256.
@@ -51,12 +54,41 @@ type Key struct {
 }
 
 // Sealer seals and opens secrets. It is safe for concurrent use.
+//
+// A Sealer loaded from a file follows it: before sealing it checks whether
+// the file changed (another process ran AddKey or RetireKeys) and reloads
+// it, and when asked to open under a key id it does not know it reloads
+// once before giving up. So a running verifier picks up a rotation made by
+// `tokenlab admin rotate-kek` without a restart.
 type Sealer struct {
+	rand io.Reader
+	path string // "" for a Sealer made by New
+
+	mu    sync.RWMutex
+	st    *keyring
+	stamp fileStamp
+}
+
+// keyring is one version of the keys.
+type keyring struct {
 	current string
 	aeads   map[string]cipher.AEAD
 	ids     []string // sorted
 	keys    []Key    // as given, for writing the file back
-	rand    io.Reader
+}
+
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+	ino     uint64
+}
+
+func stampOf(fi fs.FileInfo) fileStamp {
+	st := fileStamp{size: fi.Size(), modTime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
 }
 
 // New returns a Sealer over keys, sealing with the key named current.
@@ -65,7 +97,15 @@ func New(keys []Key, current string, rnd io.Reader) (*Sealer, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	s := &Sealer{current: current, aeads: make(map[string]cipher.AEAD), rand: rnd}
+	kr, err := newKeyring(keys, current)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{rand: rnd, st: kr}, nil
+}
+
+func newKeyring(keys []Key, current string) (*keyring, error) {
+	s := &keyring{current: current, aeads: make(map[string]cipher.AEAD)}
 	for _, k := range keys {
 		if err := validID(k.ID); err != nil {
 			return nil, err
@@ -90,6 +130,40 @@ func New(keys []Key, current string, rnd io.Reader) (*Sealer, error) {
 		return nil, fmt.Errorf("seal: current key %q is not among the keys", current)
 	}
 	return s, nil
+}
+
+func (s *Sealer) ring() *keyring {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st
+}
+
+// refresh reloads the file if it changed since it was read (or, with
+// force, whenever it can be read). Errors keep the keys in hand.
+func (s *Sealer) refresh(force bool) *keyring {
+	if s.path == "" {
+		return s.ring()
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return s.ring()
+	}
+	stamp := stampOf(fi)
+	s.mu.RLock()
+	same := stamp == s.stamp
+	kr := s.st
+	s.mu.RUnlock()
+	if same && !force {
+		return kr
+	}
+	fresh, stamp2, err := loadRing(s.path)
+	if err != nil {
+		return kr
+	}
+	s.mu.Lock()
+	s.st, s.stamp = fresh, stamp2
+	s.mu.Unlock()
+	return fresh
 }
 
 // NewKey draws a fresh key with a random id from rnd (nil: crypto/rand).
@@ -123,25 +197,32 @@ func validID(id string) error {
 }
 
 // Current returns the id of the key that seals.
-func (s *Sealer) Current() string { return s.current }
+func (s *Sealer) Current() string { return s.ring().current }
 
 // KeyIDs returns the ids of every key the Sealer can open with, sorted.
-func (s *Sealer) KeyIDs() []string { return append([]string(nil), s.ids...) }
+func (s *Sealer) KeyIDs() []string { return append([]string(nil), s.ring().ids...) }
+
+// Path returns the KEK file the Sealer follows ("" if none).
+func (s *Sealer) Path() string { return s.path }
 
 // Seal encrypts plaintext under the current key, binding it to aad. The
 // ciphertext is the 12-byte nonce followed by the GCM output.
 func (s *Sealer) Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, err error) {
-	g := s.aeads[s.current]
+	kr := s.refresh(false)
+	g := kr.aeads[kr.current]
 	nonce := make([]byte, g.NonceSize(), g.NonceSize()+len(plaintext)+g.Overhead())
 	if _, err := io.ReadFull(s.rand, nonce); err != nil {
 		return "", nil, fmt.Errorf("seal: drawing nonce: %w", err)
 	}
-	return s.current, g.Seal(nonce, nonce, plaintext, s.aad(s.current, aad)), nil
+	return kr.current, g.Seal(nonce, nonce, plaintext, s.aad(kr.current, aad)), nil
 }
 
 // Open decrypts a ciphertext sealed under keyID with the same aad.
 func (s *Sealer) Open(keyID string, ciphertext, aad []byte) ([]byte, error) {
-	g, ok := s.aeads[keyID]
+	g, ok := s.ring().aeads[keyID]
+	if !ok {
+		g, ok = s.refresh(true).aeads[keyID]
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownKey, keyID)
 	}
@@ -197,24 +278,42 @@ func LoadOrCreateKEK(path string) (*Sealer, error) {
 	return Load(path)
 }
 
-// Load reads an existing KEK file.
+// Load reads an existing KEK file; the Sealer follows later changes to it.
 func Load(path string) (*Sealer, error) {
-	fi, err := os.Stat(path)
+	kr, stamp, err := loadRing(path)
 	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
+		return nil, err
+	}
+	return &Sealer{rand: rand.Reader, path: path, st: kr, stamp: stamp}, nil
+}
+
+func loadRing(path string) (*keyring, fileStamp, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("seal: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("seal: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("seal: KEK file %s has mode %v: it must not be accessible to group or others (chmod 600)", path, fi.Mode().Perm())
+		return nil, fileStamp{}, fmt.Errorf("seal: KEK file %s has mode %v: it must not be accessible to group or others (chmod 600)", path, fi.Mode().Perm())
 	}
-	b, err := os.ReadFile(path)
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
+		return nil, fileStamp{}, fmt.Errorf("seal: %w", err)
 	}
+	defer clear(b)
 	keys, cur, err := parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("seal: %s: %w", path, err)
+		return nil, fileStamp{}, fmt.Errorf("seal: %s: %w", path, err)
 	}
-	return New(keys, cur, nil)
+	kr, err := newKeyring(keys, cur)
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	return kr, stampOf(fi), nil
 }
 
 func parse(b []byte) ([]Key, string, error) {
@@ -270,7 +369,7 @@ func AddKey(path string) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := append(append([]Key(nil), old.keys...), k)
+	keys := append(append([]Key(nil), old.ring().keys...), k)
 	if err := writeFile(path, keys, k.ID, true); err != nil {
 		return nil, err
 	}
@@ -285,12 +384,13 @@ func RetireKeys(path string) (*Sealer, error) {
 		return nil, err
 	}
 	var keep []Key
-	for _, k := range s.keys {
-		if k.ID == s.current {
+	kr := s.ring()
+	for _, k := range kr.keys {
+		if k.ID == kr.current {
 			keep = append(keep, k)
 		}
 	}
-	if err := writeFile(path, keep, s.current, true); err != nil {
+	if err := writeFile(path, keep, kr.current, true); err != nil {
 		return nil, err
 	}
 	return Load(path)

@@ -127,3 +127,33 @@ func TestLoadRejectsGarbage(t *testing.T) {
 		})
 	}
 }
+
+// A Sealer loaded from a file follows a rotation made by another process.
+func TestSealerFollowsFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "kek")
+	running, err := seal.LoadOrCreateKEK(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := running.Current()
+	admin, err := seal.AddKey(p) // "another process"
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ct, _ := admin.Seal([]byte("seed"), []byte("row"))
+	if pt, err := running.Open(id, ct, []byte("row")); err != nil || string(pt) != "seed" {
+		t.Fatalf("running sealer cannot open under the new key: %v", err)
+	}
+	if id2, _, _ := running.Seal([]byte("x"), nil); id2 != admin.Current() || id2 == old {
+		t.Fatalf("running sealer seals under %s, want the new current %s", id2, admin.Current())
+	}
+	if _, err := seal.RetireKeys(p); err != nil {
+		t.Fatal(err)
+	}
+	if id3, _, _ := running.Seal([]byte("x"), nil); id3 != admin.Current() {
+		t.Fatalf("after retire: %s", id3)
+	}
+	if ids := running.KeyIDs(); len(ids) != 1 {
+		t.Fatalf("running sealer still holds %v after retire", ids)
+	}
+}

@@ -480,6 +480,25 @@ func (x *Tx) Reseal(ctx context.Context, f func(verify.Sealed) (string, []byte, 
 	return len(items), nil
 }
 
+func (x *Tx) KeyUsage(ctx context.Context) (map[string]int, error) {
+	rows, err := x.C.Query(ctx, `SELECT key_id, count(*) FROM devices WHERE key_id <> '' GROUP BY key_id
+		UNION ALL SELECT key_id, count(*) FROM access_keys GROUP BY key_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		m[id] += int(n)
+	}
+	return m, rows.Err()
+}
+
 // ---- audit
 
 func (x *Tx) AppendAudit(ctx context.Context, e *verify.AuditEvent) error {
