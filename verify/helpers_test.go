@@ -88,6 +88,7 @@ type env struct {
 	clock   *clock
 	logs    *syncBuffer
 	seeds   []token.Seed // every seed handed out, for the leak checks
+	codes   []string     // every code computed, for the leak checks
 }
 
 type syncBuffer struct {
@@ -181,7 +182,9 @@ func (e *env) virtual(name string) verify.VirtualDevice {
 
 // code returns seed's code at offset steps from now.
 func (e *env) code(seed token.Seed, steps int) string {
-	return token.DefaultSpec.TOTP(seed, e.clock.Now().Add(time.Duration(steps)*30*time.Second))
+	c := token.DefaultSpec.TOTP(seed, e.clock.Now().Add(time.Duration(steps)*30*time.Second))
+	e.codes = append(e.codes, c)
+	return c
 }
 
 // enable enables device for user with the previous and the current code.

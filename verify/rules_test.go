@@ -469,6 +469,13 @@ func TestUsersAndPasswords(t *testing.T) {
 		if got, err := e.svc.CheckPassword(e.ctx, "alice", "correct horse"); err != nil || got.Name != "Alice" {
 			t.Fatalf("CheckPassword = %+v, %v", got, err)
 		}
+		e.store.View(e.ctx, func(tx verify.Tx) error {
+			r, err := tx.User(e.ctx, "alice")
+			if err != nil || !strings.HasPrefix(r.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(r.PasswordHash, "horse") {
+				t.Errorf("stored password = %q, %v; want a PHC argon2id string", r.PasswordHash, err)
+			}
+			return nil
+		})
 		for _, tc := range [][2]string{{"Alice", "wrong horse"}, {"nobody", "correct horse"}, {"bad name!", "x"}} {
 			_, err = e.svc.CheckPassword(e.ctx, tc[0], tc[1])
 			wantErr(t, err, verify.EUNAUTHORIZED, "")

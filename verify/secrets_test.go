@@ -94,7 +94,18 @@ func populate(t *testing.T, e *env) map[string][]byte {
 	}
 	e.enable("alice", ids[0], seeds[0])
 	e.clock.Advance(30 * time.Second)
-	wantDecision(t, e.check("alice", ids[0], e.code(seeds[0], 0)), true, "")
+	c := e.code(seeds[0], 0)
+	wantDecision(t, e.check("alice", ids[0], c), true, "")
+	wantDecision(t, e.check("alice", ids[0], c), false, verify.ReasonReplayed)
+	// Enough wrong codes to lock, so the lock is logged too.
+	for i := 0; i < 5; i++ {
+		e.check("alice", ids[1], "000000")
+	}
+	e.enable("alice", ids[1], seeds[1])
+	for i := 0; i < 5; i++ {
+		e.check("alice", ids[1], "000000")
+	}
+	e.clock.Advance(time.Hour)
 	k, err := e.svc.CreateAccessKey(e.ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +155,14 @@ func TestNoSecretInTheClear(t *testing.T) {
 		}
 		leaks(t, "the database", dump, secrets)
 		leaks(t, "the log", e.logs.Bytes(), secrets)
+		if !bytes.Contains(e.logs.Bytes(), []byte("locked")) {
+			t.Errorf("the log does not even mention the lock:\n%s", e.logs.Bytes())
+		}
+		for _, c := range e.codes {
+			if bytes.Contains(e.logs.Bytes(), []byte(`"`+c+`"`)) {
+				t.Errorf("the log holds the code %s", c)
+			}
+		}
 		evs, err := e.svc.Audit(e.ctx, verify.AuditFilter{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
