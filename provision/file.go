@@ -135,6 +135,9 @@ func DetectFormat(head []byte) Format {
 // format DetectFormat finds.
 func OpenReader(r io.Reader, opts ReadOptions) (Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		br.Discard(3) // spreadsheet exports start CSV files with a UTF-8 BOM
+	}
 	f := opts.Format
 	if f == "" {
 		head, _ := br.Peek(4096)

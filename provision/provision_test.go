@@ -329,3 +329,59 @@ func TestSerialSet(t *testing.T) {
 		t.Error("packSerial is not one-to-one")
 	}
 }
+
+// Spreadsheets save CSV files with a byte-order mark.
+func TestReadCSVWithBOM(t *testing.T) {
+	in := "\xef\xbb\xbf" + entraHeader + "\r\nalice@example.com,GAHT00000018,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,60,tokenlab,keyfob\r\n"
+	r, err := OpenReader(strings.NewReader(in), ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.UPN != "alice@example.com" || rec.Spec.Period != time.Minute || rec.Model != token.KeyFob {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy exhausted") }
+
+// A failing random source is an error from Write or Close, never a file
+// with predictable IVs.
+func TestWriterRandFailure(t *testing.T) {
+	recs := batchRecords(t, BatchConfig{Model: token.KeyFob, Prefix: "GAHT", Count: 300})
+	if _, err := NewWriter(io.Discard, FormatPSKC, WriteOptions{PreSharedKey: make([]byte, 16), Rand: failingReader{}}); err == nil {
+		t.Fatal("NewWriter succeeded without randomness for the MAC key")
+	}
+	w, err := NewWriter(io.Discard, FormatPSKC, WriteOptions{PreSharedKey: make([]byte, 16), Rand: &limitedRand{n: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err = w.Write(r); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "entropy") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// limitedRand gives n bytes, then fails.
+type limitedRand struct{ n int }
+
+func (l *limitedRand) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("entropy exhausted")
+	}
+	k := min(len(p), l.n)
+	l.n -= k
+	return k, nil
+}
