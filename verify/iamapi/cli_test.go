@@ -118,6 +118,30 @@ func TestAWSCLI(t *testing.T) {
 	x.aws(x.adminEnv, "iam", "delete-virtual-mfa-device", "--serial-number", arn)
 	x.awsFails(x.adminEnv, "NoSuchEntity", "iam", "delete-virtual-mfa-device", "--serial-number", arn)
 
+	// The QR code bootstrap: the PNG the CLI writes holds the otpauth URI,
+	// whose secret enables the device.
+	t.Run("QRCodePNG", func(t *testing.T) {
+		zbar := testtool.Need(t, "/usr/bin/zbarimg", "zbar-tools")
+		png := filepath.Join(x.dir, "alice-tablet.png")
+		var qv struct{ VirtualMFADevice struct{ SerialNumber string } }
+		x.json(x.aws(x.adminEnv, "iam", "create-virtual-mfa-device", "--virtual-mfa-device-name", "alice-tablet",
+			"--outfile", png, "--bootstrap-method", "QRCodePNG"), &qv)
+		out, errOut, err := x.run(nil, zbar, "--quiet", "--raw", png)
+		uri := strings.TrimSpace(out)
+		if err != nil || !strings.HasPrefix(uri, "otpauth://totp/") {
+			t.Fatalf("zbarimg: %v %q %s", err, uri, errOut)
+		}
+		key, err := token.ParseURI(uri)
+		if err != nil {
+			t.Fatalf("%q: %v", uri, err)
+		}
+		at := time.Now()
+		x.aws(x.adminEnv, "iam", "enable-mfa-device", "--user-name", "alice", "--serial-number", qv.VirtualMFADevice.SerialNumber,
+			"--authentication-code1", key.Spec.TOTP(key.Seed, at.Add(-30*time.Second)), "--authentication-code2", key.Spec.TOTP(key.Seed, at))
+		x.aws(x.adminEnv, "iam", "deactivate-mfa-device", "--user-name", "alice", "--serial-number", qv.VirtualMFADevice.SerialNumber)
+		x.aws(x.adminEnv, "iam", "delete-virtual-mfa-device", "--serial-number", qv.VirtualMFADevice.SerialNumber)
+	})
+
 	// Hardware tokens from an imported batch: one on a key fob emulator.
 	x.aws(x.adminEnv, "iam", "create-user", "--user-name", "bob")
 	var recs []struct{ serial, seed string }
