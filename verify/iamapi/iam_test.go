@@ -294,3 +294,39 @@ func TestSelfServiceAndRequireMFA(t *testing.T) {
 func credsOf(o *sts.GetSessionTokenOutput) aws.Credentials {
 	return aws.Credentials{AccessKeyID: *o.Credentials.AccessKeyId, SecretAccessKey: *o.Credentials.SecretAccessKey, SessionToken: *o.Credentials.SessionToken}
 }
+
+// TestPagination walks the lists with the SDK's own paginators, one item
+// a page, so markers make the round trip through the wire.
+func TestPagination(t *testing.T) {
+	e := newEnv(t, iamapi.Config{})
+	c := e.iam(e.admin)
+	for _, n := range []string{"u1", "u2", "u3"} {
+		must[*iam.CreateUserOutput](t)(c.CreateUser(bg, &iam.CreateUserInput{UserName: aws.String(n)}))
+		must[*iam.CreateVirtualMFADeviceOutput](t)(c.CreateVirtualMFADevice(bg, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String(n)}))
+	}
+	var users []string
+	for p := iam.NewListUsersPaginator(c, &iam.ListUsersInput{MaxItems: aws.Int32(1)}); p.HasMorePages(); {
+		out := must[*iam.ListUsersOutput](t)(p.NextPage(bg))
+		if len(out.Users) > 1 {
+			t.Fatalf("page of %d users", len(out.Users))
+		}
+		for _, u := range out.Users {
+			users = append(users, *u.UserName)
+		}
+	}
+	if strings.Join(users, ",") != "root-admin,u1,u2,u3" && strings.Join(users, ",") != "u1,u2,u3,root-admin" {
+		t.Errorf("users = %v", users)
+	}
+	var devs []string
+	for p := iam.NewListVirtualMFADevicesPaginator(c, &iam.ListVirtualMFADevicesInput{MaxItems: aws.Int32(2)}); p.HasMorePages(); {
+		out := must[*iam.ListVirtualMFADevicesOutput](t)(p.NextPage(bg))
+		for _, d := range out.VirtualMFADevices {
+			devs = append(devs, *d.SerialNumber)
+		}
+	}
+	if len(devs) != 3 {
+		t.Errorf("virtual devices = %v", devs)
+	}
+	_, err := c.ListUsers(bg, &iam.ListUsersInput{Marker: aws.String("not a marker")})
+	wantCode(t, err, "ValidationError", 400)
+}
