@@ -45,7 +45,7 @@ func init() {
 					fs.Int("count", 0, "how many tokens (at least 1)")
 					fs.String("prefix", "", "serial prefix: four upper-case letters")
 					fs.Uint64("start", 1, "number of the first serial (0 to 9999999)")
-					fs.String("after", "", "continue after this serial (the last of a previous batch)")
+					fs.String("after", "", "continue after this serial, or after the highest serial of this seed file")
 					fs.String("out", "", "seed file to write")
 					fs.String("format", "pskc", "pskc, csv, oath-csv or entra-csv")
 					fs.String("algorithm", "SHA1", "HMAC hash: SHA1, SHA256 or SHA512 (seeds of 20, 32 or 64 bytes)")
@@ -256,6 +256,14 @@ func provisionBatch(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	iter, _ := fs.GetInt("iterations")
 	cfg := provision.BatchConfig{Model: model, Spec: spec, Prefix: prefix, Start: start, Count: count, Issuer: flagString(fs, "issuer")}
 	if after != "" {
+		if st, err := os.Stat(after); err == nil && st.Mode().IsRegular() {
+			// --after FILE: continue after the last serial of a seed file.
+			last, err := lastSerial(after, prefix, psk, pass)
+			if err != nil {
+				return err
+			}
+			after = string(last)
+		}
 		cfg.After = token.Serial(after)
 		cfg.Prefix = ""
 	}
@@ -378,6 +386,43 @@ func protection(psk, pass []byte) string {
 		return "passphrase"
 	}
 	return "plaintext"
+}
+
+// lastSerial returns the highest allocated serial of a seed file (under
+// prefix, if given). Only serials are read: no secret is decrypted.
+func lastSerial(path, prefix string, psk, pass []byte) (token.Serial, error) {
+	r, err := provision.Open(path, provision.ReadOptions{PreSharedKey: psk, Passphrase: pass, SkipSecrets: true})
+	if err != nil {
+		return "", readErr(path, err)
+	}
+	defer r.Close()
+	var last token.Serial
+	var lastN uint64
+	prefixes := map[string]bool{}
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", readErr(path, err)
+		}
+		p, n, err := rec.Serial.Split()
+		if err != nil || (prefix != "" && p != prefix) {
+			continue
+		}
+		prefixes[p] = true
+		if last == "" || n > lastN {
+			last, lastN = rec.Serial, n
+		}
+	}
+	switch {
+	case len(prefixes) > 1:
+		return "", usagef("--after %s: the file holds serials under %d prefixes; choose one with --prefix", path, len(prefixes))
+	case last == "":
+		return "", usagef("--after %s: no serial allocated by tokenlab in the file", path)
+	}
+	return last, nil
 }
 
 // specFlags reads --algorithm, --digits and --period.
