@@ -311,9 +311,6 @@ func provisionBatch(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		}
 	}
 	res := batchResult{Count: count, Model: model.String(), Spec: cfg.Spec.String(), File: out, Format: string(format), Protected: protection(psk, pass), Labels: flagString(fs, "labels")}
-	if res.Spec == (token.Spec{}).String() {
-		res.Spec = model.DefaultSpec().String()
-	}
 	bar := newProgress(env, count, "writing "+out)
 	for i := 0; ; i++ {
 		if i%4096 == 0 && ctx.Err() != nil {
