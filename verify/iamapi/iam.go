@@ -138,10 +138,7 @@ func deleteUser(c *call) (any, error) {
 		return nil, err
 	}
 	if err := c.h.v.DeleteUser(c.ctx, name); err != nil {
-		if verify.CodeOf(err) == verify.ECONFLICT {
-			return nil, errf(409, "DeleteConflict", "Cannot delete entity, must delete MFA device first.")
-		}
-		return nil, iamError(c.action, err)
+		return nil, c.userError(name, err) // DeleteConflict while devices or keys remain
 	}
 	return nil, nil
 }
@@ -297,10 +294,7 @@ func deleteVirtualMFADevice(c *call) (any, error) {
 		return nil, err
 	}
 	if err := c.h.v.DeleteVirtual(c.ctx, serial); err != nil {
-		if verify.CodeOf(err) == verify.ECONFLICT {
-			return nil, errf(409, "DeleteConflict", "MFA VirtualDevice in use. Must deactivate first")
-		}
-		return nil, deviceError(c, serial, err)
+		return nil, deviceError(c, serial, err) // DeleteConflict while assigned
 	}
 	return nil, nil
 }
@@ -402,12 +396,6 @@ func enableMFADevice(c *call) (any, error) {
 		return nil, err
 	}
 	if err := c.h.v.Enable(c.ctx, user, serial, code1, code2); err != nil {
-		switch verify.CodeOf(err) {
-		case verify.ECONFLICT:
-			return nil, errf(409, "EntityAlreadyExists", "MFA Device is already in use.")
-		case verify.ELIMIT:
-			return nil, errf(409, "LimitExceeded", "Cannot exceed quota for MFADevicesPerUser: %d", verify.MaxDevicesPerUser)
-		}
 		return nil, deviceError(c, serial, err)
 	}
 	return nil, nil
