@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/tokenlab/tokenlab/ctap/battery"
 	"github.com/tokenlab/tokenlab/ctap/ctaphid"
@@ -15,7 +15,9 @@ import (
 
 // simKey is an in-process emulator.SecurityKey seen through wrap (nil: as it is).
 type simKey struct {
-	key *emulator.SecurityKey
+	key     *emulator.SecurityKey
+	mu      sync.Mutex
+	release chan struct{}
 }
 
 func newSimKey(t testing.TB) *simKey {
@@ -28,12 +30,32 @@ func newSimKey(t testing.TB) *simKey {
 	return &simKey{key: k}
 }
 
+// holdTouch withholds touches (true) until released (false); a request
+// waiting meanwhile is approved on release, as if touched then.
 func (k *simKey) holdTouch(hold bool) {
-	if hold {
-		k.key.SetPresence(fidofw.TimeoutAfter(time.Minute))
-	} else {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !hold {
+		if k.release != nil {
+			close(k.release)
+			k.release = nil
+		}
 		k.key.SetPresence(fidofw.Approve())
+		return
 	}
+	if k.release != nil {
+		return
+	}
+	release := make(chan struct{})
+	k.release = release
+	k.key.SetPresence(fidofw.PresenceFunc(func(ctx context.Context, _ fidofw.PresenceRequest) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
 }
 
 // target returns an in-process Target; wrap, if not nil, sits between host and key.
