@@ -290,7 +290,7 @@ func deleteVirtualMFADevice(c *call) (any, error) {
 	if err := c.p.err(); err != nil {
 		return nil, err
 	}
-	if _, err := c.ownDevice(serial, true); err != nil {
+	if err := c.mayChange(serial); err != nil {
 		return nil, err
 	}
 	if err := c.h.v.DeleteVirtual(c.ctx, serial); err != nil {
@@ -310,6 +310,16 @@ func (c *call) ownDevice(serial string, unassigned bool) (verify.Device, error) 
 		return d, nil
 	}
 	return d, c.adminOnly(serial)
+}
+
+// mayChange checks that the caller may change a device: administrators
+// any, other users their own or unassigned ones.
+func (c *call) mayChange(serial string) error {
+	if c.caller.Admin {
+		return nil
+	}
+	_, err := c.ownDevice(serial, true)
+	return err
 }
 
 // deviceError says "no such device" as IAM does.
@@ -488,20 +498,10 @@ func tagMFADevice(c *call) (any, error) {
 	if err := c.p.err(); err != nil {
 		return nil, err
 	}
-	d, err := c.ownDevice(serial, true)
-	if err != nil {
+	if err := c.mayChange(serial); err != nil {
 		return nil, err
 	}
-	merged := len(d.Tags)
-	for k := range tags {
-		if _, ok := d.Tags[k]; !ok {
-			merged++
-		}
-	}
-	if merged > 50 {
-		return nil, errf(409, "LimitExceeded", "Cannot exceed quota for TagsPerMFADevice: 50")
-	}
-	if err := c.h.v.TagDevice(c.ctx, serial, tags); err != nil {
+	if err := c.h.v.TagDevice(c.ctx, serial, tags); err != nil { // LimitExceeded past 50
 		return nil, deviceError(c, serial, err)
 	}
 	return nil, nil
@@ -519,7 +519,7 @@ func untagMFADevice(c *call) (any, error) {
 	if err := c.p.err(); err != nil {
 		return nil, err
 	}
-	if _, err := c.ownDevice(serial, true); err != nil {
+	if err := c.mayChange(serial); err != nil {
 		return nil, err
 	}
 	if err := c.h.v.UntagDevice(c.ctx, serial, keys); err != nil {

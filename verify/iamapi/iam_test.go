@@ -131,6 +131,13 @@ func TestVirtualDevice(t *testing.T) {
 		t.Errorf("first page of tags = %+v", page)
 	}
 
+	var many []iamtypes.Tag
+	for i := range 49 { // two tags already: 51 in all
+		many = append(many, iamtypes.Tag{Key: aws.String("k" + itoa(i)), Value: aws.String("")})
+	}
+	_, err = c.TagMFADevice(bg, &iam.TagMFADeviceInput{SerialNumber: aws.String(arn), Tags: many})
+	wantCode(t, err, "LimitExceeded", 409)
+
 	// Deleting what is in use.
 	_, err = c.DeleteUser(bg, &iam.DeleteUserInput{UserName: aws.String("bob")})
 	wantCode(t, err, "DeleteConflict", 409)
