@@ -37,8 +37,6 @@ type csvReader struct {
 	f      Format
 	cols   map[string]int
 	hex    bool
-	line   int
-	header bool
 }
 
 func newCSVReader(r io.Reader, f Format) (*csvReader, error) {

@@ -2,7 +2,6 @@ package pskc
 
 import (
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -97,8 +96,3 @@ type Key struct {
 
 // Uint64 returns a pointer to v, for Key's optional integers.
 func Uint64(v uint64) *uint64 { return &v }
-
-// keyError names the KeyPackage an error is about (1-based), never a secret.
-func keyError(n int, err error) error {
-	return fmt.Errorf("key package %d: %w", n, err)
-}
