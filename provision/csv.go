@@ -33,10 +33,10 @@ const entraHeader = "upn,serial number,secret key,time interval,manufacturer,mod
 var ourHeader = []string{"serial", "secret", "algorithm", "digits", "period", "model"}
 
 type csvReader struct {
-	r      *csv.Reader
-	f      Format
-	cols   map[string]int
-	hex    bool
+	r    *csv.Reader
+	f    Format
+	cols map[string]int
+	hex  bool
 }
 
 func newCSVReader(r io.Reader, f Format) (*csvReader, error) {
