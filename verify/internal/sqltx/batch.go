@@ -26,10 +26,12 @@ type Batcher struct {
 	begin    func(context.Context) (BatchTx, error)
 	dialect  *Dialect
 	max      int
-	ops      chan *op
-	stop     chan struct{}
-	done     sync.WaitGroup
-	closeOne sync.Once
+	ops  chan *op
+	stop chan struct{}
+	done sync.WaitGroup
+
+	mu     sync.RWMutex // held for reading while enqueueing
+	closed bool
 }
 
 type op struct {
@@ -55,19 +57,30 @@ func NewBatcher(begin func(context.Context) (BatchTx, error), d *Dialect, max in
 // caller never mistakes a committed decision for a failed one.
 func (b *Batcher) Do(ctx context.Context, fn func(verify.Tx) error) error {
 	o := &op{ctx: ctx, fn: fn, reply: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case b.ops <- o:
+		b.mu.RUnlock()
 	case <-ctx.Done():
+		b.mu.RUnlock()
 		return ctx.Err()
-	case <-b.stop:
-		return ErrClosed
 	}
 	return <-o.reply
 }
 
-// Close stops the writer after the batches already queued.
+// Close stops the writer once the operations already queued are done;
+// later calls of Do return ErrClosed.
 func (b *Batcher) Close() {
-	b.closeOne.Do(func() { close(b.stop) })
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
 	b.done.Wait()
 }
 
@@ -80,12 +93,15 @@ func (b *Batcher) loop() {
 		case o := <-b.ops:
 			batch = append(batch, o)
 		case <-b.stop:
-			// Answer whatever is still queued.
+			// Nothing can be queued any more: finish what is.
 			for {
 				select {
 				case o := <-b.ops:
-					o.reply <- ErrClosed
+					batch = append(batch, o)
 				default:
+					if len(batch) > 0 {
+						b.run(batch)
+					}
 					return
 				}
 			}
