@@ -23,12 +23,12 @@ type BatchTx interface {
 // and the others run again without it (errors are rare on the hot path,
 // so this is cheaper than a savepoint per operation).
 type Batcher struct {
-	begin    func(context.Context) (BatchTx, error)
-	dialect  *Dialect
-	max      int
-	ops  chan *op
-	stop chan struct{}
-	done sync.WaitGroup
+	begin   func(context.Context) (BatchTx, error)
+	dialect *Dialect
+	max     int
+	ops     chan *op
+	stop    chan struct{}
+	done    sync.WaitGroup
 
 	mu     sync.RWMutex // held for reading while enqueueing
 	closed bool
