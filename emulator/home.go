@@ -1,6 +1,9 @@
 package emulator
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,10 +12,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 
 	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/firmware-sim/otpfw"
