@@ -31,6 +31,15 @@ type Client struct {
 	// U2FPoll is the interval between CTAP1 retries while waiting for a
 	// touch; zero means 100 ms.
 	U2FPoll time.Duration
+	// CredMgmtPreview sends credential management as the CTAP 2.1
+	// preview's command 0x41; see UseInfo.
+	CredMgmtPreview bool
+}
+
+// UseInfo adapts the client to what getInfo announced: keys that offer
+// only "credentialMgmtPreview" get credential management as command 0x41.
+func (c *Client) UseInfo(info *GetInfoResponse) {
+	c.CredMgmtPreview = !info.Options[OptCredMgmt] && info.Options[OptCredMgmtPre]
 }
 
 // NewClient returns a client on t.
@@ -329,8 +338,12 @@ func (c *Client) CredMgmt(ctx context.Context, tok *Token, sub CredMgmtSubcomman
 		req.PinUvAuthProtocol = uint(tok.Protocol.Version())
 		req.PinUvAuthParam = tok.Param(msg)
 	}
+	cmd := CmdCredentialManagement
+	if c.CredMgmtPreview {
+		cmd = CmdCredentialManagementPreview
+	}
 	var r CredMgmtResponse
-	if err := c.Do(ctx, CmdCredentialManagement, req, &r); err != nil {
+	if err := c.Do(ctx, cmd, req, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil

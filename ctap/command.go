@@ -19,6 +19,11 @@ const (
 	CmdSelection            Command = 0x0B // authenticatorSelection, §6.9
 	CmdLargeBlobs           Command = 0x0C // authenticatorLargeBlobs, §6.10
 	CmdConfig               Command = 0x0D // authenticatorConfig, §6.11
+
+	// CmdCredentialManagementPreview is the vendor-range command byte of
+	// credential management on keys built to the CTAP 2.1 preview
+	// (getInfo option "credentialMgmtPreview" without "credMgmt").
+	CmdCredentialManagementPreview Command = 0x41
 )
 
 func (c Command) String() string {
@@ -45,6 +50,8 @@ func (c Command) String() string {
 		return "authenticatorLargeBlobs"
 	case CmdConfig:
 		return "authenticatorConfig"
+	case CmdCredentialManagementPreview:
+		return "authenticatorCredentialManagement(preview)"
 	}
 	return fmt.Sprintf("Command(0x%02x)", byte(c))
 }

@@ -319,9 +319,15 @@ func checkNonce(ctx context.Context, s *session) error {
 	if err := s.rawSend(ctaphid.InitPacket(ctaphid.BroadcastCID, ctaphid.CmdInit, ctaphid.NonceLen, nonce)); err != nil {
 		return err
 	}
+	// Answers to other applications' INITs carry their nonces: skip them.
+	var others [][]byte
+	deadline := time.Now().Add(rawWait)
 	for {
-		m, _, err := s.rawRecv(ctx, ctaphid.BroadcastCID, rawWait)
+		m, _, err := s.rawRecv(ctx, ctaphid.BroadcastCID, time.Until(deadline))
 		if err != nil {
+			if len(others) > 0 {
+				return fmt.Errorf("no INIT response echoed nonce %x (got %x)", nonce, others)
+			}
 			return fmt.Errorf("INIT: %w", err)
 		}
 		if m.Cmd != ctaphid.CmdInit {
@@ -332,7 +338,8 @@ func checkNonce(ctx context.Context, s *session) error {
 			return err
 		}
 		if !bytes.Equal(r.Nonce[:], nonce) {
-			return fmt.Errorf("INIT response nonce %x, sent %x", r.Nonce, nonce)
+			others = append(others, r.Nonce[:])
+			continue
 		}
 		if r.CID == 0 || r.CID == ctaphid.BroadcastCID {
 			return fmt.Errorf("INIT allocated reserved channel %08x", r.CID)
@@ -612,6 +619,7 @@ func checkInfoGet(ctx context.Context, s *session) error {
 	}
 	s.info = info
 	s.proto = ctap.PreferredProtocol(info)
+	s.client.UseInfo(info)
 	if info.Options[ctap.OptClientPIN] && s.opts.PIN != "" {
 		s.pin = s.opts.PIN
 	}

@@ -502,6 +502,7 @@ func fidoCreds(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 	if !info.Options[ctap.OptCredMgmt] && !info.Options[ctap.OptCredMgmtPre] {
 		return errors.New("fido creds: the key has no credential management")
 	}
+	k.client.UseInfo(info)
 	p := ctap.PreferredProtocol(info)
 	perms := ctap.Permission(0x04) // cm
 	if !contains(info.Versions, ctap.VersionFIDO21) {
