@@ -297,6 +297,9 @@ func runServe(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if !loopback("http://" + ln.Addr().String()) {
+		log.Warn("listening beyond this machine without TLS: bearer tokens and the one-time seeds of new virtual devices cross the network in the clear; put a TLS proxy in front", "addr", ln.Addr().String())
+	}
 	log.Info("tokenlab serve listening", "url", "http://"+ln.Addr().String(), "db", kind, "target", target, "kek", sc.kekPath(), "version", Version())
 
 	errc := make(chan error, 1)
