@@ -81,6 +81,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	var sc string
+	if err := pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil || sc != "on" {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: synchronous_commit is %q (%v), want on", sc, err)
+	}
 	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0)
 	return s, nil
 }

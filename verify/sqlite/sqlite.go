@@ -79,6 +79,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 	}
+	// Create the file 0600 ourselves: SQLite gives the -wal and -shm files
+	// the database file's mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	} else {
+		f.Close()
+	}
 	s := &Store{path: path, grouped: true}
 	for _, o := range opts {
 		o(s)

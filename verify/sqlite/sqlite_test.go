@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -29,6 +30,24 @@ func TestConformanceWithoutGroupCommit(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		return st
 	})
+}
+
+func TestFileMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tokenlab.db")
+	st, err := sqlite.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, f := range []string{p, p + "-wal"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
 }
 
 // Two processes (here: two Stores) opening one file at once both migrate
