@@ -745,3 +745,65 @@ func TestSameCodeTwoVerifiers(t *testing.T) {
 		})
 	}
 }
+
+// Two verifiers enabling devices for one user at once never take it past 8.
+func TestLimitAcrossVerifiers(t *testing.T) {
+	for _, fac := range factories {
+		t.Run(fac.name, func(t *testing.T) {
+			e := newEnv(t, fac)
+			var st2 verify.Store
+			var err error
+			if strings.Contains(e.where, "search_path") {
+				st2, err = postgres.Open(e.ctx, e.where)
+			} else {
+				st2, err = sqlite.Open(e.where)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st2.Close() })
+			svc2 := verify.New(st2, e.sealer, verify.Config{Now: e.clock.Now})
+			e.user("alice")
+			ids, seeds := e.hardware(12)
+			for i := 0; i < 5; i++ {
+				e.enable("alice", ids[i], seeds[i])
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 7)
+			start := make(chan struct{})
+			for i := range errs {
+				svc := e.svc
+				if i%2 == 1 {
+					svc = svc2
+				}
+				j := 5 + i
+				c1, c2 := e.code(seeds[j], -1), e.code(seeds[j], 0)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errs[i] = svc.Enable(e.ctx, "alice", ids[j], c1, c2)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			ok, limited := 0, 0
+			for _, err := range errs {
+				switch verify.CodeOf(err) {
+				case verify.ELIMIT:
+					limited++
+				default:
+					if err != nil {
+						t.Errorf("Enable: %v", err)
+					} else {
+						ok++
+					}
+				}
+			}
+			devs, _, _ := e.svc.ListDevices(e.ctx, "alice", verify.Page{})
+			if ok != 3 || limited != 4 || len(devs) != 8 {
+				t.Fatalf("enabled %d, limited %d, alice holds %d; want 3, 4, 8", ok, limited, len(devs))
+			}
+		})
+	}
+}
