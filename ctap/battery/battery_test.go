@@ -73,26 +73,10 @@ func (k *simKey) target(wrap func(io.ReadWriteCloser) io.ReadWriteCloser) batter
 	}
 }
 
-// knownSimBugs are battery failures of the simulated key reported to its
-// owner (firmware-sim/fidofw) and tolerated here until fixed.
-var knownSimBugs = map[string]string{
-	"cm.delete": "fidofw: a deleted discoverable credential's ID still opens as a key handle in an allowList",
-}
-
 func requireAllPass(t *testing.T, rep *battery.Report) {
 	t.Helper()
 	var buf bytes.Buffer
 	rep.WriteTable(&buf)
-	for name, why := range knownSimBugs {
-		if r, ok := rep.Get(name); ok && r.Outcome == battery.Fail {
-			t.Logf("known simulated-key bug, not counted: %s: %s (%s)", name, r.Detail, why)
-			for i := range rep.Results {
-				if rep.Results[i].Name == name {
-					rep.Results[i].Outcome = battery.Pass
-				}
-			}
-		}
-	}
 	p, f, s := rep.Counts()
 	if f != 0 || s != 0 {
 		t.Fatalf("%d passed, %d failed, %d skipped:\n%s", p, f, s, buf.String())

@@ -54,7 +54,7 @@ func BenchmarkBatteryUDP(b *testing.B) {
 				}
 				rep := battery.Run(ctx, target, opts)
 				p, f, _ := rep.Counts()
-				if f > len(knownSimBugs) {
+				if f > 0 {
 					b.Fatalf("%d checks failed", f)
 				}
 				checks = p + f
