@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokenlab/tokenlab/internal/testtool"
@@ -44,6 +48,7 @@ func TestServeBinary(t *testing.T) {
 	t.Run("StartStop", func(t *testing.T) { t.Parallel(); testServeStartStop(t, bin) })
 	t.Run("Crash", func(t *testing.T) { t.Parallel(); testServeCrash(t, bin) })
 	t.Run("MultiProcessPostgres", func(t *testing.T) { t.Parallel(); testServeMultiProcess(t, bin) })
+	t.Run("BenchProcesses", func(t *testing.T) { t.Parallel(); testBenchProcesses(t, bin) })
 }
 
 // serveLog is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -179,7 +184,28 @@ func testServeStartStop(t *testing.T, bin string) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
-	// The IAM endpoint is mounted: an unsigned POST / gets an XML error.
+	// The IAM endpoint is mounted, and the credentials written on first
+	// start work with the AWS SDK: the user made through the JSON API is
+	// listed.
+	awsCfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithSharedCredentialsFiles([]string{filepath.Join(dir, "aws-credentials")}),
+		config.WithSharedConfigFiles([]string{filepath.Join(dir, "no-config")}),
+		config.WithSharedConfigProfile("tokenlab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := iam.NewFromConfig(awsCfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(p.url) }).ListUsers(context.Background(), &iam.ListUsersInput{})
+	if err != nil {
+		t.Fatalf("IAM ListUsers with the bootstrap credentials: %v", err)
+	}
+	found := false
+	for _, u := range users.Users {
+		found = found || aws.ToString(u.UserName) == "alice"
+	}
+	if !found {
+		t.Errorf("IAM ListUsers does not list alice")
+	}
+	// An unsigned POST / gets an XML error.
 	resp, err = http.Post(p.url+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=ListUsers&Version=2010-05-08"))
 	if err != nil {
 		t.Fatal(err)
@@ -434,4 +460,21 @@ func freshDatabase(t *testing.T, base string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// testBenchProcesses runs "tokenlab bench verify --processes 2" on a fresh
+// PostgreSQL database: two serve child processes share it.
+func testBenchProcesses(t *testing.T, bin string) {
+	dsn := freshDatabase(t, testtool.PostgresDSN(t))
+	cmd := exec.Command(bin, "bench", "verify", "--db", dsn, "--processes", "2", "--duration", "1s", "--concurrency", "8", "--devices", "200", "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench --processes 2: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(out, &res); err != nil || res.Processes != 2 || res.VerifyRPS <= 0 || res.Refused != 0 || res.Errors != 0 {
+		t.Fatalf("bench --processes 2: %v\n%s", err, out)
+	}
 }
