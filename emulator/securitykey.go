@@ -53,6 +53,7 @@ type SecurityKey struct {
 
 	mu     sync.Mutex
 	ports  map[*HIDPort]struct{}
+	subs   map[*func(ctaphid.Packet)]struct{}
 	closed bool
 }
 
@@ -75,7 +76,7 @@ func NewSecurityKey(opts SecurityKeyOptions) (*SecurityKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &SecurityKey{auth: a, flash: fl, ports: map[*HIDPort]struct{}{}}
+	k := &SecurityKey{auth: a, flash: fl, ports: map[*HIDPort]struct{}{}, subs: map[*func(ctaphid.Packet)]struct{}{}}
 	k.hid = fidofw.NewHID(a, k.broadcast)
 	k.hid.TransactionTimeout = opts.TransactionTimeout
 	k.def = k.Open()
@@ -140,9 +141,29 @@ func (k *SecurityKey) Open() *HIDPort {
 	return p
 }
 
+// Subscribe calls f with every report the key sends, in order, until the
+// returned function is called. f runs on the key's own goroutine and must
+// not block or call back into the key; transports that forward reports
+// elsewhere (UDP) use it instead of a port to save a goroutine handoff.
+// Input reports still go in through a port's Write.
+func (k *SecurityKey) Subscribe(f func(ctaphid.Packet)) (cancel func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	fp := &f
+	k.subs[fp] = struct{}{}
+	return func() {
+		k.mu.Lock()
+		delete(k.subs, fp)
+		k.mu.Unlock()
+	}
+}
+
 func (k *SecurityKey) broadcast(pkt ctaphid.Packet) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	for f := range k.subs {
+		(*f)(pkt)
+	}
 	for p := range k.ports {
 		select {
 		case p.in <- pkt:
@@ -233,6 +254,13 @@ func (p *HIDPort) Read(b []byte) (int, error) {
 	case <-timeout:
 		return 0, ErrDeadline
 	}
+}
+
+// detach stops the port receiving the key's reports; it can still write.
+func (p *HIDPort) detach() {
+	p.key.mu.Lock()
+	delete(p.key.ports, p)
+	p.key.mu.Unlock()
 }
 
 // Close detaches the port from the key.

@@ -88,6 +88,8 @@ func (s *UDPServer) Addr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAdd
 func (s *UDPServer) Serve(ctx context.Context) error {
 	s.port = s.key.Open()
 	defer s.port.Close()
+	s.port.detach() // input only: output goes out through the subscription
+	defer s.key.Subscribe(s.forward)()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -97,7 +99,6 @@ func (s *UDPServer) Serve(ctx context.Context) error {
 		case <-done:
 		}
 	}()
-	go s.forward()
 	buf := make([]byte, 2048)
 	for {
 		n, from, err := s.conn.ReadFromUDP(buf)
@@ -126,26 +127,20 @@ func (s *UDPServer) Serve(ctx context.Context) error {
 	}
 }
 
-// forward sends the key's reports out.
-func (s *UDPServer) forward() {
-	buf := make([]byte, ctaphid.ReportLen)
-	for {
-		n, err := s.port.Read(buf) // ends with ErrClosed when Serve returns
-		if err != nil {
-			return
+// forward sends one of the key's reports to the reply address and to the
+// recent senders.
+func (s *UDPServer) forward(pkt ctaphid.Packet) {
+	s.mu.Lock()
+	peers := s.peers
+	s.mu.Unlock()
+	if s.reply != nil {
+		s.conn.WriteToUDP(pkt[:], s.reply)
+	}
+	for _, p := range peers {
+		if s.reply != nil && p.IP.Equal(s.reply.IP) && p.Port == s.reply.Port {
+			continue
 		}
-		s.mu.Lock()
-		peers := append([]*net.UDPAddr(nil), s.peers...)
-		s.mu.Unlock()
-		if s.reply != nil {
-			s.conn.WriteToUDP(buf[:n], s.reply)
-		}
-		for _, p := range peers {
-			if s.reply != nil && p.IP.Equal(s.reply.IP) && p.Port == s.reply.Port {
-				continue
-			}
-			s.conn.WriteToUDP(buf[:n], p)
-		}
+		s.conn.WriteToUDP(pkt[:], p)
 	}
 }
 
@@ -155,15 +150,18 @@ func (s *UDPServer) heard(from *net.UDPAddr) {
 	for i, p := range s.peers {
 		if p.IP.Equal(from.IP) && p.Port == from.Port {
 			if i != len(s.peers)-1 {
-				s.peers = append(append(s.peers[:i:i], s.peers[i+1:]...), p)
+				peers := append(append([]*net.UDPAddr(nil), s.peers[:i]...), s.peers[i+1:]...)
+				s.peers = append(peers, p)
 			}
 			return
 		}
 	}
-	if len(s.peers) >= maxUDPPeers {
-		s.peers = s.peers[1:]
+	// A new slice each time: forward reads the old one without the lock.
+	peers := append([]*net.UDPAddr(nil), s.peers...)
+	if len(peers) >= maxUDPPeers {
+		peers = peers[1:]
 	}
-	s.peers = append(s.peers, from)
+	s.peers = append(peers, from)
 }
 
 // Close stops the server.
