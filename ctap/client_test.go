@@ -18,7 +18,7 @@ func (r *recorder) CBOR(_ context.Context, req []byte) ([]byte, error) {
 	r.reqs = append(r.reqs, req)
 	return r.resp, nil
 }
-func (r *recorder) Msg(_ context.Context, req []byte) ([]byte, error) { return r.CBOR(nil, req) }
+func (r *recorder) Msg(ctx context.Context, req []byte) ([]byte, error) { return r.CBOR(ctx, req) }
 
 func TestCredMgmtRequests(t *testing.T) {
 	one := uint(1)

@@ -72,7 +72,8 @@ func (f *attFixture) signed() []byte { return append(append([]byte(nil), f.authD
 func TestVerifyAttestation(t *testing.T) {
 	f := newAttFixture(t)
 	good := f.cert(t, "Authenticator Attestation", false, f.aaguid[:])
-	point, _ := (&cose.Key{Kty: cose.KtyEC2, Crv: cose.CrvP256, X: f.credKey.X.FillBytes(make([]byte, 32)), Y: f.credKey.Y.FillBytes(make([]byte, 32))}).Uncompressed()
+	ck, _ := cose.FromPublic(&f.credKey.PublicKey, cose.AlgES256)
+	point, _ := ck.Uncompressed()
 	u2fMsg := append([]byte{0}, func() []byte { h := RPIDHash("example.com"); return h[:] }()...)
 	u2fMsg = append(append(append(u2fMsg, f.cdh...), f.credID...), point...)
 	tests := []struct {

@@ -282,7 +282,6 @@ type session struct {
 	info   *ctap.GetInfoResponse
 	proto  pinuv.Protocol
 	pin    string // the key's PIN once known
-	token  *ctap.Token
 
 	// Credentials made by the battery.
 	cred     *madeCred   // non-discoverable ES256

@@ -256,15 +256,6 @@ func hidMsg(cmd ctaphid.Cmd, edit func(m *ctaphid.Message)) func(*ctaphid.Messag
 	}
 }
 
-func hidError(code ctaphid.ErrCode, to ctaphid.ErrCode) func(ctaphid.Packet) []ctaphid.Packet {
-	return func(p ctaphid.Packet) []ctaphid.Packet {
-		if p.IsInit() && p.Cmd() == ctaphid.CmdError && ctaphid.ErrCode(p[ctaphid.InitHeaderLen]) == code {
-			p[ctaphid.InitHeaderLen] = byte(to)
-		}
-		return []ctaphid.Packet{p}
-	}
-}
-
 // u2fSW rewrites a status word of CTAPHID_MSG answers.
 func u2fSW(from, to u2f.StatusWord) func(*ctaphid.Message, ctap.Command) *ctaphid.Message {
 	return hidMsg(ctaphid.CmdMsg, func(m *ctaphid.Message) {

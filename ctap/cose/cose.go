@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/big"
 )
 
 // Alg is a COSE algorithm identifier (IANA "COSE Algorithms").
@@ -137,10 +136,15 @@ func (k *Key) ECDH() (*ecdh.PublicKey, error) {
 func (k *Key) Public() (any, error) {
 	switch k.Kty {
 	case KtyEC2:
-		if _, err := k.ECDH(); err != nil { // validates the point
+		b, err := k.uncompressed()
+		if err != nil {
 			return nil, err
 		}
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(k.X), Y: new(big.Int).SetBytes(k.Y)}, nil
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b) // checks the point is on the curve
+		if err != nil {
+			return nil, ErrInvalidKey
+		}
+		return pub, nil
 	case KtyOKP:
 		if k.Crv != CrvEd25519 {
 			return nil, ErrUnsupported
