@@ -50,6 +50,28 @@ func newReal(t *testing.T) (*client.Client, *httpapi.Server, string) {
 	return c, api, tok
 }
 
+// realHandler returns the API over the real verifier on a temporary SQLite
+// database, for fuzzing.
+func realHandler(tb testing.TB) (http.Handler, *httpapi.Server, string) {
+	dir := tb.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "tokenlab.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	sealer, err := seal.LoadOrCreateKEK(filepath.Join(dir, "kek"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc := verify.New(st, sealer, verify.Config{})
+	tok, err := svc.CreateAPIToken(context.Background(), "admin")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	api := httpapi.New(svc, httpapi.Config{})
+	return api, api, tok
+}
+
 // wantStatus checks that err is a server answer with status and code.
 func wantStatus(t *testing.T, what string, err error, status int, code verify.ErrorCode) {
 	t.Helper()
