@@ -166,18 +166,18 @@ func decodeUHIDEvent(b []byte) (uhidEvent, error) {
 	return ev, nil
 }
 
-// UHID is a [SecurityKey] exposed as a kernel HID device.
+// UHID exposes a [SecurityKey] as a kernel HID device: open the UHID
+// character device with [OpenUHID], then [UHID.Serve] a key on it.
 type UHID struct {
-	key  *SecurityKey
 	f    io.ReadWriteCloser
 	name string
 
 	wmu sync.Mutex // one event written at a time
 }
 
-// OpenUHID opens the UHID device at path (DefaultUHIDPath when "") for key.
-// Where the kernel offers none, the error matches [ErrNoUHID] and says why.
-func OpenUHID(key *SecurityKey, path string) (*UHID, error) {
+// OpenUHID opens the UHID device at path (DefaultUHIDPath when ""). Where
+// the kernel offers none, the error matches [ErrNoUHID] and says why.
+func OpenUHID(path string) (*UHID, error) {
 	if path == "" {
 		path = DefaultUHIDPath
 	}
@@ -192,14 +192,16 @@ func OpenUHID(key *SecurityKey, path string) (*UHID, error) {
 		}
 		return nil, fmt.Errorf("%w: %v; %s, or use the UDP transport instead", ErrNoUHID, err, hint)
 	}
-	return NewUHID(key, f), nil
+	return NewUHID(f), nil
 }
 
-// NewUHID runs key over f, an open UHID character device (or a fake one in
-// tests).
-func NewUHID(key *SecurityKey, f io.ReadWriteCloser) *UHID {
-	return &UHID{key: key, f: f, name: "tokenlab Simulated Security Key"}
+// NewUHID uses f, an open UHID character device (or a fake one in tests).
+func NewUHID(f io.ReadWriteCloser) *UHID {
+	return &UHID{f: f, name: "tokenlab Simulated Security Key"}
 }
+
+// Close closes the UHID file without serving (Serve closes it itself).
+func (u *UHID) Close() error { return u.f.Close() }
 
 func (u *UHID) write(ev []byte) error {
 	u.wmu.Lock()
@@ -208,9 +210,9 @@ func (u *UHID) write(ev []byte) error {
 	return err
 }
 
-// Serve creates the HID device and relays reports until ctx ends, then
-// destroys the device and closes the file.
-func (u *UHID) Serve(ctx context.Context) error {
+// Serve creates the HID device for key and relays reports until ctx ends,
+// then destroys the device and closes the file.
+func (u *UHID) Serve(ctx context.Context, key *SecurityKey) error {
 	ev, err := encodeCreate2(u.name, "tokenlab/uhid", "", FIDOReportDescriptor, UHIDVendor, UHIDProduct, 0x0100)
 	if err != nil {
 		return err
@@ -219,7 +221,7 @@ func (u *UHID) Serve(ctx context.Context) error {
 		u.f.Close()
 		return fmt.Errorf("emulator: creating the UHID device: %w", err)
 	}
-	port := u.key.Open()
+	port := key.Open()
 	defer port.Close()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -81,10 +81,10 @@ func kernelOutput(report []byte) []byte {
 func TestUHIDEvents(t *testing.T) {
 	k := newKey(t, SecurityKeyOptions{})
 	f := newFakeUHID()
-	u := NewUHID(k, f)
+	u := NewUHID(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- u.Serve(ctx) }()
+	go func() { done <- u.Serve(ctx, k) }()
 
 	ev := f.next(t)
 	ne := binary.NativeEndian
@@ -144,8 +144,7 @@ func TestUHIDEvents(t *testing.T) {
 }
 
 func TestOpenUHIDMissing(t *testing.T) {
-	k := newKey(t, SecurityKeyOptions{})
-	_, err := OpenUHID(k, filepath.Join(t.TempDir(), "uhid"))
+	_, err := OpenUHID(filepath.Join(t.TempDir(), "uhid"))
 	if !errors.Is(err, ErrNoUHID) || !strings.Contains(err.Error(), "UDP") {
 		t.Fatalf("error %v", err)
 	}

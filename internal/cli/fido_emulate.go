@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -62,6 +61,13 @@ func runFidoEmulate(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("fido emulate: unknown --presence %q", presName), Hint: "use auto, deny, timeout or ask"}
 	}
+	var u *emulator.UHID
+	if useUHID {
+		// Before the key is made: a machine without UHID gets no image.
+		if u, err = emulator.OpenUHID(uhidPath); err != nil {
+			return &HintError{Err: err, Hint: "this machine cannot create HID devices; run with --udp and a client that speaks the UDP convention"}
+		}
+	}
 	if image == "" {
 		home, err := homeDir(env, homeFlag)
 		if err != nil {
@@ -69,11 +75,11 @@ func runFidoEmulate(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		}
 		image = filepath.Join(home, "fido", "key.img")
 	}
-	if err := os.MkdirAll(filepath.Dir(image), 0o700); err != nil {
-		return err
-	}
 	key, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{Image: image, Presence: pres})
 	if err != nil {
+		if u != nil {
+			u.Close()
+		}
 		return &HintError{Err: fmt.Errorf("fido emulate: %w", err), Hint: "the image file " + image + " is not a FIDO key image; pass another --image"}
 	}
 	defer key.Close()
@@ -84,14 +90,10 @@ func runFidoEmulate(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	if useUHID {
-		u, err := emulator.OpenUHID(key, uhidPath)
-		if err != nil {
-			return &HintError{Err: err, Hint: "this machine cannot create HID devices; run with --udp and a client that speaks the UDP convention"}
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := u.Serve(ctx); err != nil {
+			if err := u.Serve(ctx, key); err != nil {
 				errs <- fmt.Errorf("uhid: %w", err)
 				cancel()
 			}

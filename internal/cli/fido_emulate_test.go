@@ -100,6 +100,9 @@ func TestFidoEmulateErrors(t *testing.T) {
 			if code != c.code || !strings.Contains(stderr.String(), c.want) {
 				t.Errorf("exit %d, stderr %q", code, stderr.String())
 			}
+			if _, err := os.Stat(filepath.Join(dir, "a.img")); err == nil {
+				t.Error("a key image was made although the command failed")
+			}
 		})
 	}
 }
