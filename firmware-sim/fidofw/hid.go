@@ -35,9 +35,11 @@ const (
 // HID is the device side of CTAPHID (CTAP 2.1 §11.2) in front of an
 // [Authenticator]. Feed it every input report with [HID.Receive]; it gives
 // every output report to the send function it was made with, one whole
-// message at a time. One CBOR or MSG request runs at a time, in its own
-// goroutine, while Receive keeps answering: KEEPALIVE to the waiting host,
-// CANCEL, and ERR_CHANNEL_BUSY to the others.
+// message at a time. One CBOR or MSG request runs at a time. When the
+// user-presence policy answers at once ([Immediate]) the request runs in
+// the Receive call that completed it, like a single-threaded key; otherwise
+// it runs on a worker goroutine while Receive keeps answering: KEEPALIVE to
+// the waiting host, CANCEL, and ERR_CHANNEL_BUSY to the others.
 type HID struct {
 	auth *Authenticator
 	send func(ctaphid.Packet)
