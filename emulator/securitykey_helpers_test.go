@@ -41,15 +41,29 @@ func (h *testHost) init() uint32 {
 	h.t.Helper()
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
-	cmd, data := h.callOn(ctaphid.BroadcastCID, ctaphid.CmdInit, nonce)
-	if cmd != ctaphid.CmdInit {
-		h.t.Fatalf("INIT answered %v %x", cmd, data)
+	for try := 0; try < 100; try++ {
+		h.send(ctaphid.BroadcastCID, ctaphid.CmdInit, nonce)
+		for {
+			cmd, data := h.recv(ctaphid.BroadcastCID, false)
+			if cmd == ctaphid.CmdError && len(data) == 1 && ctaphid.ErrCode(data[0]) == ctaphid.ErrChannelBusy {
+				break // another host's message is being received: retry
+			}
+			if cmd != ctaphid.CmdInit {
+				h.t.Fatalf("INIT answered %v %x", cmd, data)
+			}
+			r, err := ctaphid.ParseInitResponse(data)
+			if err != nil {
+				h.t.Fatalf("INIT response %x: %v", data, err)
+			}
+			if bytes.Equal(r.Nonce[:], nonce) {
+				return r.CID
+			}
+			// Another host's INIT answer (every handle sees broadcasts).
+		}
+		time.Sleep(time.Millisecond)
 	}
-	r, err := ctaphid.ParseInitResponse(data)
-	if err != nil || !bytes.Equal(r.Nonce[:], nonce) {
-		h.t.Fatalf("INIT response %x: %v", data, err)
-	}
-	return r.CID
+	h.t.Fatal("INIT: device busy 100 times")
+	return 0
 }
 
 func (h *testHost) send(cid uint32, cmd ctaphid.Cmd, data []byte) {
@@ -75,6 +89,11 @@ func (h *testHost) recv(cid uint32, keep bool) (ctaphid.Cmd, []byte) {
 		}
 		if !ctaphid.Only(cid)(buf[:n]) {
 			continue
+		}
+		if cid == ctaphid.BroadcastCID && n >= 8 && buf[4] == byte(ctaphid.CmdError) {
+			// An error on the broadcast channel (busy while INIT): the
+			// Assembler refuses those, hosts must still read them.
+			return ctaphid.CmdError, append([]byte(nil), buf[7:8]...)
 		}
 		m, err := asm.Add(buf[:n])
 		if err != nil {
