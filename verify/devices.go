@@ -325,6 +325,11 @@ func (s *Service) checkArgs(user, device string, codes ...string) error {
 // (one more step late than early: codes are often typed late); the second
 // code's step fixes the drift and is recorded as used.
 func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string) error {
+	if strings.Contains(device, ":u2f/") {
+		err := consoleOnly()
+		s.audit(ctx, "enable", user, device, err)
+		return err
+	}
 	if err := s.checkArgs(user, device, code1, code2); err != nil {
 		s.audit(ctx, "enable", user, device, err)
 		return err
@@ -341,7 +346,7 @@ func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string)
 		}
 		switch {
 		case d.Kind == KindFIDO:
-			return &Error{Code: EINVALID, Message: "FIDO security keys are registered in the console, not enabled with codes", IAMCode: "InvalidInput"}
+			return consoleOnly()
 		case d.State == StateLost:
 			return &Error{Code: EFORBIDDEN, Message: fmt.Sprintf("MFA device %s was reported lost and cannot be enabled.", device), Reason: ReasonLost}
 		case d.State == StateAssigned:

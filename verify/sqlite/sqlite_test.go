@@ -68,7 +68,7 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 1 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 2 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()

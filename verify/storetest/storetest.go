@@ -105,6 +105,8 @@ func user(name string) *verify.UserRecord {
 func Run(t *testing.T, open func(t *testing.T) verify.Store) {
 	ctx := context.Background()
 
+	t.Run("FIDO", func(t *testing.T) { fido(t, open) })
+
 	t.Run("Users", func(t *testing.T) {
 		s := open(t)
 		update(t, s, func(tx verify.Tx) error {
