@@ -1,0 +1,225 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/ctap"
+	"github.com/tokenlab/tokenlab/ctap/ctaphid"
+	"github.com/tokenlab/tokenlab/emulator"
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/console"
+	"github.com/tokenlab/tokenlab/verify/console/consoleclient"
+	"github.com/tokenlab/tokenlab/verify/seal"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
+)
+
+// clock is a manual clock that follows real time unless frozen, so the
+// sessions can be aged while TOTP codes stay current.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	svc   *verify.Service
+	con   *console.Console
+	srv   *httptest.Server
+	url   string // http://localhost:PORT
+	clock *clock // the console's clock (sessions)
+}
+
+const password = "correct horse battery"
+
+// newEnv starts a verifier on SQLite with the console on a free port of
+// 127.0.0.1, reached as http://localhost:PORT, and users alice and root
+// (an administrator).
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "tokenlab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sl, err := seal.LoadOrCreateKEK(filepath.Join(dir, "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: verify.WithActor(context.Background(), verify.Actor{Name: "tester", Source: "test"}), clock: &clock{}}
+	e.svc = verify.New(st, sl, verify.Config{})
+	e.con, err = console.New(e.svc, console.Config{Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/console/", e.con)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	u, _ := url.Parse(e.srv.URL)
+	e.url = "http://localhost:" + u.Port()
+	for _, n := range []string{"alice", "root"} {
+		if _, err := e.svc.CreateUser(e.ctx, n, verify.UserOptions{Password: password, Admin: n == "root"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// key returns a simulated security key as a CTAP2 client; image, when
+// not "", is its flash file.
+func newKey(t *testing.T, image string) *ctap.Client {
+	t.Helper()
+	k, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{Image: image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	d := ctaphid.NewDevice(k)
+	t.Cleanup(func() { d.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch, err := d.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctap.NewClient(ch)
+}
+
+// client signs user in with the password; it returns the client and
+// whether MFA is due.
+func (e *env) client(user string) (*consoleclient.Client, bool) {
+	e.t.Helper()
+	c, err := consoleclient.New(e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := c.SignIn(e.ctx, user, password)
+	if err != nil {
+		e.t.Fatalf("sign in %s: %v", user, err)
+	}
+	return c, st.NeedMFA
+}
+
+// hardware imports n tokens and returns emulated fobs for them.
+func (e *env) hardware(n int, prefix string) []*emulator.KeyFob {
+	e.t.Helper()
+	var fobs []*emulator.KeyFob
+	var recs []verify.TokenRecord
+	for i := 0; i < n; i++ {
+		s, err := token.NewSerial(prefix, uint64(i+1))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		f, err := emulator.NewKeyFob(emulator.Options{Serial: s})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		seed, err := f.Seed()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		recs = append(recs, verify.TokenRecord{Serial: s, Spec: f.Spec(), Seed: seed})
+		fobs = append(fobs, f)
+	}
+	i := 0
+	if _, err := e.svc.ImportTokens(e.ctx, func() (verify.TokenRecord, error) {
+		if i == len(recs) {
+			return verify.TokenRecord{}, io.EOF
+		}
+		i++
+		return recs[i-1], nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return fobs
+}
+
+// codes returns two consecutive codes of a token, for now and the next step.
+func codes(t *testing.T, tok *emulator.Token) (string, string) {
+	t.Helper()
+	k, err := tok.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Seed.Wipe()
+	now := time.Now()
+	h := token.NewHOTPer(k.Spec.Algorithm, k.Spec.Digits, k.Seed)
+	st := k.Spec.Step(now)
+	return string(h.Append(nil, st)), string(h.Append(nil, st+1))
+}
+
+// codeAt returns a token's code k steps from now.
+func codeAt(t *testing.T, tok *emulator.Token, k int) string {
+	t.Helper()
+	key, err := tok.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Seed.Wipe()
+	h := token.NewHOTPer(key.Spec.Algorithm, key.Spec.Digits, key.Seed)
+	return string(h.Append(nil, uint64(int64(key.Spec.Step(time.Now()))+int64(k))))
+}
+
+// audited reports whether the audit log has an event matching action,
+// outcome and reason.
+func (e *env) audited(action, outcome, reason string) bool {
+	e.t.Helper()
+	evs, err := e.svc.Audit(e.ctx, verify.AuditFilter{Action: action, Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Outcome == outcome && (reason == "" || ev.Reason == reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawClient is a browser-less HTTP client with a cookie jar.
+func rawClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
+}
+
+func body(t *testing.T, r *http.Response) string {
+	t.Helper()
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func mustContain(t *testing.T, s, sub string) {
+	t.Helper()
+	if !strings.Contains(s, sub) {
+		t.Fatalf("want %q in:\n%s", sub, s)
+	}
+}
