@@ -41,7 +41,7 @@ const (
 func init() {
 	register(&group{
 		name:    "serve",
-		summary: "run the verifier: JSON API, IAM/STS endpoint, metrics",
+		summary: "run the verifier: JSON API, IAM/STS endpoint, web console, metrics",
 		verbs: map[string]*command{"": {
 			usage:   "serve [--listen 127.0.0.1:8080] [--data-dir ./tokenlab-data] [--db sqlite:PATH|postgres://…] [--kek-file F]",
 			summary: "Run the verifier until interrupted. The data directory holds the SQLite database (unless --db names PostgreSQL), the key-encryption key and, after the first start, admin.token (the first administrator's bearer token) and aws-credentials (an IAM access key for the AWS CLI).",
@@ -226,6 +226,9 @@ func newMux(v verify.Verifier, log *slog.Logger, metrics *httpapi.Metrics) http.
 	mux.Handle("GET /metrics", api.Metrics())
 	// IAM/STS Query API (aws --endpoint-url http://HOST:PORT): form posts to "/".
 	mux.Handle("POST /{$}", iamapi.New(v, iamapi.Config{Log: log}))
+	// The web console (FIDO key registration, MFA devices); "/" leads to it.
+	mux.Handle("/console/", newConsole(v, log))
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
 }
 
