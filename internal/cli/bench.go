@@ -42,10 +42,11 @@ import (
 // of step max(now, L+1) while that is at most now+1 (the ±1 window of a
 // device whose clock runs up to one step ahead). So each device gives one
 // or two checks per 30 s step, and the pool is sized from the bare
-// handler's throughput, measured first: devices = bare_rps × min(duration,
-// 30 s) × 0.6, between 16 per client and --max-devices. If the pool runs dry
-// before the duration, the verify phase ends early and its rate is counted
-// over the time it ran (the output says so).
+// handler's throughput, probed first: devices = bare_rps × min(duration,
+// 30 s) × 0.6, between 16 per client and --max-devices. The measured phases
+// then alternate in slices (--slice, 1 s) so that both see the same
+// background load. If the pool runs dry, the run ends early and the rates
+// are counted over the time it ran (the output says so).
 
 func init() {
 	register(&group{
@@ -64,9 +65,10 @@ func init() {
 					fs.String("db", "", "database: sqlite:PATH or postgres://… (default: SQLite in a temporary data directory; a PostgreSQL database gets bench users and tokens under a random prefix)")
 					fs.Int("processes", 0, "with a postgres DSN: run this many 'tokenlab serve' child processes sharing it (0: the verifier in this process)")
 					fs.Int("devices", 0, "devices to enroll (0: sized from the bare handler's rate)")
-					fs.Int("max-devices", 60000, "upper bound of the automatic device count")
+					fs.Int("max-devices", 100000, "upper bound of the automatic device count")
 					fs.Bool("json", false, "print one JSON object")
-					fs.String("cpuprofile", "", "write a CPU profile of the verify phase to this file")
+					fs.Duration("slice", time.Second, "alternate the verifier and the bare handler in slices this long (0: one slice each)")
+					fs.String("cpuprofile", "", "write a CPU profile of the measured phases to this file")
 				},
 				run: runBenchVerify,
 			},
@@ -203,9 +205,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	}
 	bare, _ := client.New(bareURL, "", hc)
 
-	// Phase 1: the bare handler.
-	progress("bench: bare net/http handler, %d clients, %v", conc, dur)
-	bareRes := drive(ctx, conc, dur, func(ctx context.Context, w int) (bool, int) {
+	bareOne := func(ctx context.Context, w int) (bool, int) {
 		d, err := bare.Check(ctx, "bench", "GAHT00000017", "123456")
 		if err != nil {
 			return true, -1
@@ -214,15 +214,16 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 			return true, 1
 		}
 		return true, 0
-	})
-	if bareRes.errors > 0 {
-		return fmt.Errorf("bench: %d errors from the bare handler", bareRes.errors)
 	}
 
-	// Phase 2: enroll.
+	// A short run of the bare handler sizes the device pool.
+	probe := drive(ctx, conc, min(dur, 2*time.Second), bareOne)
+	if probe.errors > 0 {
+		return fmt.Errorf("bench: %d errors from the bare handler", probe.errors)
+	}
 	if ndev == 0 {
 		win := min(dur, 30*time.Second)
-		ndev = int(bareRes.rps() * win.Seconds() * 0.6)
+		ndev = int(probe.rps() * win.Seconds() * 0.6)
 		ndev = max(ndev, conc*16)
 		ndev = min(ndev, maxDev)
 	}
@@ -235,20 +236,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	}
 	enrollTime := time.Since(start)
 
-	// Phase 3: the verifier.
-	progress("bench: verifier (%s%s), %d clients, %v", kind, procDesc(procs), conc, dur)
-	if prof, _ := fs.GetString("cpuprofile"); prof != "" {
-		f, err := os.Create(prof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	verRes := drive(ctx, conc, dur, func(ctx context.Context, w int) (bool, int) {
+	verOne := func(ctx context.Context, w int) (bool, int) {
 		i, code, ok := pool.take()
 		if !ok {
 			return false, 0
@@ -262,7 +250,43 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 			return true, 1
 		}
 		return true, 0
-	})
+	}
+
+	// The two phases alternate in slices, so that both see the same
+	// background load on a shared machine.
+	slice, _ := fs.GetDuration("slice")
+	if slice <= 0 || slice > dur {
+		slice = dur
+	}
+	progress("bench: verifier (%s%s) and bare handler alternating in %v slices, %d clients, %v each", kind, procDesc(procs), slice, conc, dur)
+	if prof, _ := fs.GetString("cpuprofile"); prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var verRes, bareRes driveResult
+	for done := time.Duration(0); done < dur && ctx.Err() == nil; done += slice {
+		d := min(slice, dur-done)
+		v := drive(ctx, conc, d, verOne)
+		verRes.add(v)
+		if v.dry {
+			// The last slice: the bare handler gets as long as the verifier had.
+			bareRes.add(drive(ctx, conc, max(v.elapsed, 100*time.Millisecond), bareOne))
+			break
+		}
+		bareRes.add(drive(ctx, conc, d, bareOne))
+	}
+	verRes.finish()
+	bareRes.finish()
+	if bareRes.errors > 0 {
+		return fmt.Errorf("bench: %d errors from the bare handler", bareRes.errors)
+	}
 
 	res := benchResult{
 		VerifyRPS: verRes.rps(), BareRPS: bareRes.rps(),
@@ -588,6 +612,19 @@ type driveResult struct {
 	dry                 bool
 }
 
+// add merges another slice's result into r.
+func (r *driveResult) add(o driveResult) {
+	r.ok += o.ok
+	r.refused += o.refused
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+	r.lat = append(r.lat, o.lat...)
+	r.dry = r.dry || o.dry
+}
+
+// finish sorts the latencies for pct.
+func (r *driveResult) finish() { slices.Sort(r.lat) }
+
 func (r driveResult) rps() float64 {
 	if r.elapsed <= 0 {
 		return 0
@@ -626,8 +663,7 @@ func drive(ctx context.Context, conc int, dur time.Duration, one func(ctx contex
 				t0 := time.Now()
 				more, out := one(ctx, w)
 				if !more {
-					dry.Store(true)
-					cancel()
+					dry.Store(true) // the others stop too as they find no work
 					break
 				}
 				d := time.Since(t0)
