@@ -433,5 +433,13 @@ func (c *Client) Login(ctx context.Context, a Authenticator) (string, error) {
 		return "", err
 	}
 	res, err := c.FinishLogin(ctx, r)
-	return res.Device, err
+	if err != nil {
+		return "", err
+	}
+	// Signing in starts a new session with a new CSRF token: load the page
+	// the console sends the browser to, as a browser would.
+	if _, _, err := c.page(ctx, http.MethodGet, "/console/security-credentials", nil); err != nil {
+		return "", err
+	}
+	return res.Device, nil
 }
