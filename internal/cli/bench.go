@@ -43,10 +43,12 @@ import (
 // device whose clock runs up to one step ahead). So each device gives one
 // or two checks per 30 s step, and the pool is sized from the bare
 // handler's throughput, probed first: devices = bare_rps × min(duration,
-// 30 s) × 0.6, between 16 per client and --max-devices. The measured phases
-// then alternate in slices (--slice, 1 s) so that both see the same
-// background load. If the pool runs dry, the run ends early and the rates
-// are counted over the time it ran (the output says so).
+// 30 s) × 0.6, at least 16 per client. The measured phases then alternate
+// in slices (--slice, 1 s) so that both see the same background load. If
+// the pool runs dry, the bare handler's slice is cut to the same length,
+// more devices are enrolled (not measured) and the run goes on; only at
+// --max-devices does it end early, with rates over the time it ran (the
+// output says so).
 
 func init() {
 	register(&group{
@@ -230,8 +232,8 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	progress("bench: enrolling %d hardware tokens for %d users", ndev, (ndev+verify.MaxDevicesPerUser-1)/verify.MaxDevicesPerUser)
 	start := time.Now()
 	enroller := verify.New(groupedStore{store}, sealer, verify.Config{})
-	pool, err := enroll(ctx, enroller, conc, ndev)
-	if err != nil {
+	pool := newDevPool()
+	if err := pool.grow(ctx, enroller, conc, ndev); err != nil {
 		return err
 	}
 	enrollTime := time.Since(start)
@@ -271,16 +273,31 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		defer pprof.StopCPUProfile()
 	}
 	var verRes, bareRes driveResult
-	for done := time.Duration(0); done < dur && ctx.Err() == nil; done += slice {
+	for done := time.Duration(0); done < dur && ctx.Err() == nil; {
 		d := min(slice, dur-done)
 		v := drive(ctx, conc, d, verOne)
 		verRes.add(v)
-		if v.dry {
-			// The last slice: the bare handler gets as long as the verifier had.
-			bareRes.add(drive(ctx, conc, max(v.elapsed, 100*time.Millisecond), bareOne))
+		if !v.dry {
+			bareRes.add(drive(ctx, conc, d, bareOne))
+			done += d
+			continue
+		}
+		// The pool ran dry: the bare handler gets as long as the verifier
+		// had, and then (unmeasured) more devices are enrolled for the rest.
+		bareRes.add(drive(ctx, conc, max(v.elapsed, 100*time.Millisecond), bareOne))
+		done += v.elapsed
+		left := dur - done
+		need := min(int(v.rps()*left.Seconds()*1.3)+conc*8, maxDev-len(pool.devs))
+		if left < 100*time.Millisecond || need < conc*8 {
 			break
 		}
-		bareRes.add(drive(ctx, conc, d, bareOne))
+		progress("bench: enrolling %d more tokens", need)
+		t0 := time.Now()
+		if err := pool.grow(ctx, enroller, conc, need); err != nil {
+			return err
+		}
+		enrollTime += time.Since(t0)
+		verRes.dry = false
 	}
 	verRes.finish()
 	bareRes.finish()
@@ -294,7 +311,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		BareP50ms: bareRes.pct(0.50), BareP99ms: bareRes.pct(0.99),
 		Accepted: verRes.ok, Refused: verRes.refused, Errors: verRes.errors,
 		VerifySecs: verRes.elapsed.Seconds(), BareSecs: bareRes.elapsed.Seconds(),
-		PoolDry: verRes.dry, Devices: ndev, EnrollSecs: enrollTime.Seconds(),
+		PoolDry: verRes.dry, Devices: len(pool.devs), EnrollSecs: enrollTime.Seconds(),
 		Concurrency: conc, DB: kind, Processes: procs,
 	}
 	if res.BareRPS > 0 {
@@ -309,9 +326,9 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		fmt.Fprintf(env.Stdout, "bare net/http:  %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s)\n", res.BareRPS, res.BareP50ms, res.BareP99ms, res.BareSecs)
 		fmt.Fprintf(env.Stdout, "verifier:       %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s; %d accepted, %d refused, %d errors)\n", res.VerifyRPS, res.P50ms, res.P99ms, res.VerifySecs, res.Accepted, res.Refused, res.Errors)
 		fmt.Fprintf(env.Stdout, "ratio:          %8.2f          (goal ≥ 0.50: %s; p99 goal ≤ 20 ms: %s)\n", res.Ratio, yesNo(res.GoalRatioMet), yesNo(res.GoalP99Met))
-		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s; %s%s, %d clients\n", ndev, res.EnrollSecs, kind, procDesc(procs), conc)
+		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s; %s%s, %d clients\n", res.Devices, res.EnrollSecs, kind, procDesc(procs), conc)
 		if res.PoolDry {
-			fmt.Fprintf(env.Stdout, "note:           the device pool ran dry after %.1f s; the rate is over that time (raise --devices)\n", res.VerifySecs)
+			fmt.Fprintf(env.Stdout, "note:           the device pool ran dry after %.1f s; the rates are over that time (raise --max-devices)\n", res.VerifySecs)
 		}
 	}
 	if res.Errors > 0 || res.Refused > 0 {
@@ -463,6 +480,8 @@ type benchDev struct {
 
 // devPool hands out (device, step) pairs, each once.
 type devPool struct {
+	prefix string // of serials and user names
+
 	mu   sync.Mutex
 	devs []benchDev
 	next int    // round-robin cursor
@@ -499,18 +518,28 @@ func (p *devPool) take() (int, string, bool) {
 	return 0, "", false
 }
 
-// enroll imports n hardware tokens with fresh seeds, creates users and
-// enables every token (8 per user), through v in this process.
-func enroll(ctx context.Context, v verify.Verifier, conc, n int) (*devPool, error) {
-	ctx = verify.WithActor(ctx, verify.Actor{Name: "tokenlab bench", Source: "cli"})
+// newDevPool returns an empty pool whose serials and user names carry a
+// random prefix, so runs on a reused database do not collide.
+func newDevPool() *devPool {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	prefix := make([]byte, 4)
 	for i, b := range rnd {
 		prefix[i] = 'A' + b%26
 	}
-	run := strings.ToLower(string(prefix))
-	pool := &devPool{devs: make([]benchDev, n)}
+	return &devPool{prefix: string(prefix)}
+}
+
+// grow imports n more hardware tokens (rounded up to whole users of 8)
+// with fresh seeds, creates their users and enables every token, through v
+// in this process, and adds them to the pool. It must not run while
+// clients take from the pool.
+func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) error {
+	ctx = verify.WithActor(ctx, verify.Actor{Name: "tokenlab bench", Source: "cli"})
+	per := verify.MaxDevicesPerUser
+	n = (n + per - 1) / per * per
+	base := len(p.devs)
+	more := make([]benchDev, n)
 	recs := make([]verify.TokenRecord, 0, 10000)
 	flush := func() error {
 		if len(recs) == 0 {
@@ -527,35 +556,34 @@ func enroll(ctx context.Context, v verify.Verifier, conc, n int) (*devPool, erro
 		recs = recs[:0]
 		return err
 	}
-	for i := 0; i < n; i++ {
-		serial, err := token.NewSerial(string(prefix), uint64(i))
+	for i := range more {
+		serial, err := token.NewSerial(p.prefix, uint64(base+i))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		seed, err := token.GenerateSeed(rand.Reader, token.SHA1)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pool.devs[i] = benchDev{user: fmt.Sprintf("bench-%s-%d", run, i/verify.MaxDevicesPerUser), serial: string(serial), seed: seed}
+		more[i] = benchDev{user: fmt.Sprintf("bench-%s-%d", strings.ToLower(p.prefix), (base+i)/per), serial: string(serial), seed: seed}
 		recs = append(recs, verify.TokenRecord{Serial: serial, Spec: token.DefaultSpec, Seed: seed})
 		if len(recs) == cap(recs) {
 			if err := flush(); err != nil {
-				return nil, fmt.Errorf("bench: import: %w", err)
+				return fmt.Errorf("bench: import: %w", err)
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, fmt.Errorf("bench: import: %w", err)
+		return fmt.Errorf("bench: import: %w", err)
 	}
-	users := (n + verify.MaxDevicesPerUser - 1) / verify.MaxDevicesPerUser
-	if err := parallel(ctx, conc, users, func(w, u int) error {
-		_, err := v.CreateUser(ctx, pool.devs[u*verify.MaxDevicesPerUser].user, verify.UserOptions{})
+	if err := parallel(ctx, conc, n/per, func(w, u int) error {
+		_, err := v.CreateUser(ctx, more[u*per].user, verify.UserOptions{})
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("bench: create users: %w", err)
+		return fmt.Errorf("bench: create users: %w", err)
 	}
 	if err := parallel(ctx, conc, n, func(w, i int) error {
-		d := &pool.devs[i]
+		d := &more[i]
 		var err error
 		for try := 0; try < 2; try++ {
 			T := token.DefaultSpec.Step(time.Now())
@@ -570,9 +598,12 @@ func enroll(ctx context.Context, v verify.Verifier, conc, n int) (*devPool, erro
 		}
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("bench: enable: %w", err)
+		return fmt.Errorf("bench: enable: %w", err)
 	}
-	return pool, nil
+	p.mu.Lock()
+	p.devs = append(p.devs, more...)
+	p.mu.Unlock()
+	return nil
 }
 
 // parallel runs fn(worker, i) for i in [0, n) on conc workers and returns
