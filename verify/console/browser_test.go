@@ -1,0 +1,326 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tokenlab/tokenlab/emulator"
+	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+)
+
+// browser is headless Debian chromium driven over the DevTools protocol,
+// with a virtual FIDO2 authenticator on USB (WebAuthn domain).
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string
+	shot      int
+}
+
+// artifactsDir is where screenshots go: $TOKENLAB_ARTIFACTS/<test>, else
+// a temporary directory (logged).
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if base := os.Getenv("TOKENLAB_ARTIFACTS"); base != "" {
+		dir = filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func newBrowser(t *testing.T, timeout time.Duration) *browser {
+	t.Helper()
+	exe := testtool.Need(t, "/usr/bin/chromium", "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox, // root in a container
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	b := &browser{t: t, ctx: bctx, artifacts: artifactsDir(t)}
+	if _, err := chromedp.Call(bctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatalf("WebAuthn.enable: %v", err)
+	}
+	_, err := chromedp.Call(bctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
+			Transport:                   webauthn.AuthenticatorTransportUsb,
+			HasResidentKey:              true,
+			HasUserVerification:         true,
+			IsUserVerified:              true,
+			AutomaticPresenceSimulation: true,
+		}})
+	if err != nil {
+		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+	}
+	return b
+}
+
+// do runs steps, failing the test with a screenshot on error.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.screenshot("failed-" + what)
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		b.t.Fatalf("%s: %v (at %s)", what, err, loc)
+	}
+}
+
+// screenshot saves the page as NN-name.png among the artifacts.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.shot++
+	p := filepath.Join(b.artifacts, fmt.Sprintf("%02d-%s.png", b.shot, name))
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.screenshot("failed-text")
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *browser) signIn(base, user string) {
+	b.t.Helper()
+	b.do("sign-in page",
+		chromedp.Navigate(base+"/console/signin"),
+		chromedp.WaitVisible(chromedp.CSS("#signin-form")),
+		chromedp.SendKeys(chromedp.CSS("#user"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+	)
+	b.screenshot("signin")
+	b.do("sign in", chromedp.Click(chromedp.CSS("#signin")))
+}
+
+func (b *browser) signOut() {
+	b.t.Helper()
+	b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+}
+
+// assign walks "Assign MFA device" to the page of the chosen kind.
+func (b *browser) assign(choice, name, wait string) {
+	b.t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(strings.TrimSuffix(b.location(), b.path()) + "/console/mfa/assign"),
+		chromedp.WaitVisible(chromedp.CSS("#assign-form")),
+	}
+	if name != "" {
+		steps = append(steps, chromedp.SendKeys(chromedp.CSS("#name"), name))
+	}
+	b.do("assign "+choice, append(steps, chromedp.Click(chromedp.CSS("#choice-"+choice)))...)
+	b.screenshot("assign-" + choice)
+	b.do("next", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS(wait)))
+}
+
+func (b *browser) location() string {
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}
+
+func (b *browser) path() string {
+	loc := b.location()
+	i := strings.Index(loc, "/console")
+	if i < 0 {
+		return ""
+	}
+	return loc[i:]
+}
+
+// row is the CSS selector of a device row of kind.
+func row(kind verify.Kind) string { return `#devices tr[data-kind="` + string(kind) + `"]` }
+
+// TestBrowser drives the console in chromium: a security key registered
+// with the virtual authenticator, used to sign in again; an authenticator
+// app assigned by decoding the QR code the page shows (zbarimg) and typing
+// two codes of an emulated virtual MFA; a hardware token from an imported
+// batch; a device removed; the ninth device refused; the administrator's
+// pages. Every page is saved as a screenshot.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test in -short mode")
+	}
+	zbarimg := testtool.Need(t, "zbarimg", "zbar-tools")
+	e := newEnv(t)
+	b := newBrowser(t, 4*time.Minute)
+
+	// 127.0.0.1 sends the browser to localhost, a valid relying party ID.
+	b.do("redirect to localhost", chromedp.Navigate(strings.Replace(e.url, "localhost", "127.0.0.1", 1)+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	if loc := b.location(); !strings.HasPrefix(loc, e.url+"/console/signin") {
+		t.Fatalf("at %s, want %s/console/signin", loc, e.url)
+	}
+
+	t.Log("security key: register, sign out, sign in with it")
+	b.signIn(e.url, "alice")
+	b.do("no-MFA landing", chromedp.WaitVisible(chromedp.CSS("#no-devices")))
+	b.screenshot("credentials-empty")
+	b.assign("fido", "browser-key", "#register")
+	b.screenshot("assign-fido-register")
+	b.do("register the key", chromedp.Click(chromedp.CSS("#register")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindFIDO))))
+	b.screenshot("credentials-key")
+	creds, err := e.svc.FIDOCredentials(e.ctx, "alice")
+	if err != nil || len(creds) != 1 || creds[0].Name != "browser-key" {
+		t.Fatalf("stored credentials %+v, %v", creds, err)
+	}
+	if txt := b.text(row(verify.KindFIDO) + " .arn"); txt != creds[0].Device || !strings.Contains(txt, ":u2f/user/alice/browser-key-") {
+		t.Fatalf("page shows %q, stored %q", txt, creds[0].Device)
+	}
+	b.signOut()
+	b.signIn(e.url, "alice")
+	b.do("MFA page", chromedp.WaitVisible(chromedp.CSS("#use-key")))
+	b.screenshot("mfa-key")
+	b.do("sign in with the key", chromedp.Click(chromedp.CSS("#use-key")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindFIDO))))
+	if !e.audited("fido-login", "ok", "") {
+		t.Fatal("the key's sign-in is not in the audit log")
+	}
+
+	t.Log("authenticator app: QR code decoded with zbarimg, two codes of an emulated virtual MFA")
+	b.assign("virtual", "phone", "#qr")
+	b.screenshot("assign-virtual-qr")
+	qr, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS("#qr"), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qrFile := filepath.Join(b.artifacts, "qr.png")
+	if err := os.WriteFile(qrFile, qr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(b.ctx, zbarimg, "--raw", "-q", qrFile).Output()
+	if err != nil {
+		t.Fatalf("zbarimg %s: %v", qrFile, err)
+	}
+	uri := strings.TrimSpace(string(out))
+	key, err := token.ParseURI(uri)
+	if err != nil {
+		t.Fatalf("QR code %q: %v", uri, err)
+	}
+	arnText := b.text("#virtual-arn")
+	arn, err := token.ParseMFAARN(arnText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := emulator.NewVirtualMFA(emulator.Options{Seed: key.Seed, Spec: key.Spec, ARN: arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code1, _ := app.Display()
+	app.Advance(key.Spec.Period)
+	code2, _ := app.Display()
+	b.do("type two codes",
+		chromedp.SendKeys(chromedp.CSS("#code1"), code1),
+		chromedp.SendKeys(chromedp.CSS("#code2"), code2),
+		chromedp.Click(chromedp.CSS("#add-virtual")),
+		chromedp.WaitVisible(chromedp.CSS(row(verify.KindVirtual))))
+	b.screenshot("credentials-app")
+
+	t.Log("hardware token from an imported batch")
+	fobs := e.hardware(8, "GABT")
+	b.assign("hardware", "", "#hardware-form")
+	c1, c2 := codes(t, fobs[0].Token)
+	b.do("hardware token",
+		chromedp.SendKeys(chromedp.CSS("#serial"), string(fobs[0].Serial())),
+		chromedp.SendKeys(chromedp.CSS("#code1"), c1),
+		chromedp.SendKeys(chromedp.CSS("#code2"), c2))
+	b.screenshot("assign-hardware")
+	b.do("add hardware", chromedp.Click(chromedp.CSS("#add-hardware")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindHardware))))
+	b.screenshot("credentials-three")
+	if n := b.text("#device-count"); n != "3 of 8" {
+		t.Fatalf("device count %q", n)
+	}
+
+	t.Log("remove a device")
+	b.do("remove the hardware token",
+		chromedp.Evaluate[chromedp.Void]("window.confirm = () => true"),
+		chromedp.Click(chromedp.CSS(row(verify.KindHardware)+" .remove button")),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
+		chromedp.WaitNotPresent(chromedp.CSS(row(verify.KindHardware))))
+	b.screenshot("credentials-removed")
+	if d, err := e.svc.GetDevice(e.ctx, string(fobs[0].Serial())); err != nil || d.State != verify.StateAvailable {
+		t.Fatalf("removed token: %+v, %v; want it back in the inventory", d, err)
+	}
+
+	t.Log("the ninth device is refused on the page")
+	for _, f := range fobs[1:7] { // 2 + 6 = 8 devices
+		a, bb := codes(t, f.Token)
+		if err := e.svc.Enable(e.ctx, "alice", string(f.Serial()), a, bb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.do("credentials full", chromedp.Navigate(e.url+"/console/security-credentials"), chromedp.WaitVisible(chromedp.CSS("#full")))
+	b.screenshot("credentials-full")
+	b.assign("hardware", "", "#error")
+	if msg := b.text("#error"); !strings.Contains(msg, "MFADevicesPerUser: 8") {
+		t.Fatalf("ninth device: page says %q", msg)
+	}
+	b.screenshot("ninth-refused")
+
+	t.Log("administrator's views")
+	b.signOut()
+	b.signIn(e.url, "root")
+	b.do("root lands", chromedp.WaitVisible(chromedp.CSS("#no-devices")))
+	for _, p := range []struct{ path, sel, want string }{
+		{"/console/admin/users", "#users", "alice"},
+		{"/console/admin/inventory", "#inventory", string(fobs[7].Serial())},
+		{"/console/admin/audit", "#audit", "fido-register"},
+	} {
+		b.do(p.path, chromedp.Navigate(e.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.sel)))
+		b.screenshot(strings.TrimPrefix(strings.ReplaceAll(p.path, "/", "-"), "-console-"))
+		if txt := b.text(p.sel); !strings.Contains(txt, p.want) {
+			t.Fatalf("%s does not show %q", p.path, p.want)
+		}
+	}
+	// Not for everyone.
+	b.signOut()
+	b.signIn(e.url, "alice")
+	b.do("alice's MFA", chromedp.WaitVisible(chromedp.CSS("#use-key")),
+		chromedp.Click(chromedp.CSS("#use-key")), chromedp.WaitVisible(chromedp.CSS("#devices")),
+		chromedp.Navigate(e.url+"/console/admin/audit"), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := b.text("#error"); !strings.Contains(msg, "administrators") {
+		t.Fatalf("admin page for alice says %q", msg)
+	}
+	b.screenshot("admin-forbidden")
+}
