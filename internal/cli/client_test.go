@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -82,23 +80,17 @@ type result struct {
 // run runs one tokenlab command line in-process against ts.
 func (ts *testServer) run(t *testing.T, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{
-		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
-		Getenv: func(k string) string {
-			switch k {
-			case "TOKENLAB_SERVER":
-				return ts.url
-			case "TOKENLAB_TOKEN":
-				return ts.token
-			}
-			return ""
-		},
-		Now:        time.Now,
-		IsTerminal: func(io.Writer) bool { return false },
-	}
-	code := Main(context.Background(), args, env)
-	return result{code, out.String(), errb.String()}
+	env := Env{Getenv: func(k string) string {
+		switch k {
+		case "TOKENLAB_SERVER":
+			return ts.url
+		case "TOKENLAB_TOKEN":
+			return ts.token
+		}
+		return ""
+	}}
+	code, stdout, stderr := runCLI(t, env, args...)
+	return result{code, stdout, stderr}
 }
 
 func (ts *testServer) must(t *testing.T, want int, args ...string) result {
@@ -328,20 +320,17 @@ func TestRotateKEK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
-	if code := Main(ctx, []string{"admin", "rotate-kek", "--data-dir", dir}, env); code != 1 || !strings.Contains(errb.String(), "running") {
-		t.Fatalf("rotate under a server: %d %s", code, errb.String())
+	if code, _, errs := runCLI(t, Env{}, "admin", "rotate-kek", "--data-dir", dir); code != 1 || !strings.Contains(errs, "running") {
+		t.Fatalf("rotate under a server: %d %s", code, errs)
 	}
 	release()
-	out.Reset()
-	errb.Reset()
-	if code := Main(ctx, []string{"admin", "rotate-kek", "--data-dir", dir, "--json"}, env); code != 0 {
-		t.Fatalf("rotate-kek: %d %s", code, errb.String())
+	code, out, errs := runCLI(t, Env{}, "admin", "rotate-kek", "--data-dir", dir, "--json")
+	if code != 0 {
+		t.Fatalf("rotate-kek: %d %s", code, errs)
 	}
 	var res rotateResult
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Resealed < 1 || len(res.Keys) != 1 {
-		t.Fatalf("rotate-kek result %s: %v", out.String(), err)
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Resealed < 1 || len(res.Keys) != 1 {
+		t.Fatalf("rotate-kek result %s: %v", out, err)
 	}
 	now, _ := os.ReadFile(filepath.Join(dir, kekFile))
 	if bytes.Equal(old, now) {
@@ -365,55 +354,36 @@ func TestRotateKEK(t *testing.T) {
 // that sets VAR to the TOTP code, OFFSET steps from now, of the seed a
 // "mfa create-virtual" printed into FILE.
 func TestServeScripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/serve_*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no serve scripts")
+	setup := func(e *testscript.Env) error {
+		ts, stop, err := newTestServer(filepath.Join(e.WorkDir, "tokenlab-data"))
+		if err != nil {
+			return err
+		}
+		e.Defer(stop)
+		e.Setenv("TOKENLAB_SERVER", ts.url)
+		e.Setenv("TOKENLAB_TOKEN", ts.token)
+		return nil
 	}
-	testscript.Run(t, testscript.Params{
-		Files: files,
-		Setup: func(e *testscript.Env) error {
-			ts, stop, err := newTestServer(filepath.Join(e.WorkDir, "tokenlab-data"))
-			if err != nil {
-				return err
+	runScripts(t, "testdata/serve_*.txtar", setup, map[string]scriptCmd{
+		"code": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 3 || neg {
+				ts.Fatalf("usage: code FILE OFFSET VAR")
 			}
-			e.Defer(stop)
-			e.Setenv("TOKENLAB_SERVER", ts.url)
-			e.Setenv("TOKENLAB_TOKEN", ts.token)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"tokenlab": func(ts *testscript.TestScript, neg bool, args []string) {
-				env := &Env{
-					Stdin: strings.NewReader(""), Stdout: ts.Stdout(), Stderr: ts.Stderr(),
-					Getenv: ts.Getenv, Now: time.Now,
-					IsTerminal: func(io.Writer) bool { return false },
+			var seed token.Seed
+			for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+				if b32, ok := strings.CutPrefix(line, "seed:"); ok {
+					s, err := token.ParseBase32Seed(strings.TrimSpace(b32))
+					ts.Check(err)
+					seed = s
 				}
-				code := Main(context.Background(), args, env)
-				fmt.Fprintf(ts.Stderr(), "[exit %d]\n", code)
-				if (code != 0) != neg {
-					ts.Fatalf("tokenlab %s: exit %d", strings.Join(args, " "), code)
-				}
-			},
-			"code": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 3 || neg {
-					ts.Fatalf("usage: code FILE OFFSET VAR")
-				}
-				var seed token.Seed
-				for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
-					if b32, ok := strings.CutPrefix(line, "seed:"); ok {
-						s, err := token.ParseBase32Seed(strings.TrimSpace(b32))
-						ts.Check(err)
-						seed = s
-					}
-				}
-				if seed == nil {
-					ts.Fatalf("no seed line in %s", args[0])
-				}
-				off, err := strconv.Atoi(args[1])
-				ts.Check(err)
-				step := int64(token.DefaultSpec.Step(time.Now())) + int64(off)
-				ts.Setenv(args[2], token.DefaultSpec.HOTP(seed, uint64(step)))
-			},
+			}
+			if seed == nil {
+				ts.Fatalf("no seed line in %s", args[0])
+			}
+			off, err := strconv.Atoi(args[1])
+			ts.Check(err)
+			step := int64(token.DefaultSpec.Step(time.Now())) + int64(off)
+			ts.Setenv(args[2], token.DefaultSpec.HOTP(seed, uint64(step)))
 		},
 	})
 }

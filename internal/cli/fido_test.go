@@ -1,86 +1,61 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tokenlab/tokenlab/emulator"
 )
 
-// simUDP starts an in-process simulated key behind a UDP server on a free
-// port and returns its address.
-func simUDP(t *testing.T) string {
-	t.Helper()
+// listenSimKey starts an in-process simulated key behind a UDP server on a
+// free port and returns its address and what stops it.
+func listenSimKey() (addr string, stop func(), err error) {
 	k, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{})
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	srv, err := emulator.ListenUDP(k, "127.0.0.1:0", "-")
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go srv.Serve(ctx)
-	t.Cleanup(func() { cancel(); srv.Close(); k.Close() })
-	return srv.Addr().String()
+	return srv.Addr().String(), func() { cancel(); srv.Close(); k.Close() }, nil
+}
+
+// simUDP starts a simulated key over UDP for the test and returns its
+// address.
+func simUDP(t *testing.T) string {
+	t.Helper()
+	addr, stop, err := listenSimKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
 }
 
 func runFido(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
-		IsTerminal: func(io.Writer) bool { return false }}
-	code = Main(context.Background(), append([]string{"fido"}, args...), env)
-	return code, out.String(), errb.String()
+	return runCLI(t, Env{Stdin: strings.NewReader(stdin)}, append([]string{"fido"}, args...)...)
 }
 
 // TestFidoScripts runs testdata/fido_host*.txtar; the script command
 // "simkey" starts a simulated key over UDP and sets $SIMKEY to its address.
 func TestFidoScripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/fido_host*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no fido scripts")
-	}
-	testscript.Run(t, testscript.Params{
-		Files: files,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("TOKENLAB_HOME", e.WorkDir+"/home")
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"tokenlab": func(ts *testscript.TestScript, neg bool, args []string) {
-				env := &Env{
-					Stdin: strings.NewReader(""), Stdout: ts.Stdout(), Stderr: ts.Stderr(),
-					Getenv: ts.Getenv, Now: time.Now,
-					IsTerminal: func(io.Writer) bool { return false },
-				}
-				code := Main(context.Background(), args, env)
-				fmt.Fprintf(ts.Stderr(), "[exit %d]\n", code)
-				if (code != 0) != neg {
-					ts.Fatalf("tokenlab %s: exit %d", strings.Join(args, " "), code)
-				}
-			},
-			"simkey": func(ts *testscript.TestScript, neg bool, args []string) {
-				k, err := emulator.NewSecurityKey(emulator.SecurityKeyOptions{})
-				ts.Check(err)
-				srv, err := emulator.ListenUDP(k, "127.0.0.1:0", "-")
-				ts.Check(err)
-				ctx, cancel := context.WithCancel(context.Background())
-				go srv.Serve(ctx)
-				ts.Defer(func() { cancel(); srv.Close(); k.Close() })
-				ts.Setenv("SIMKEY", srv.Addr().String())
-			},
+	runScripts(t, "testdata/fido_host*.txtar", setupHome, map[string]scriptCmd{
+		"simkey": func(ts *testscript.TestScript, neg bool, args []string) {
+			addr, stop, err := listenSimKey()
+			ts.Check(err)
+			ts.Defer(stop)
+			ts.Setenv("SIMKEY", addr)
 		},
 	})
 }

@@ -1,48 +1,18 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rogpeppe/go-internal/testscript"
-
 	"github.com/tokenlab/tokenlab/token"
 )
 
 func TestFobScripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/fob*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no fob scripts")
-	}
-	testscript.Run(t, testscript.Params{
-		Files: files,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("TOKENLAB_HOME", e.WorkDir+"/home")
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"tokenlab": func(ts *testscript.TestScript, neg bool, args []string) {
-				env := &Env{
-					Stdin: strings.NewReader(""), Stdout: ts.Stdout(), Stderr: ts.Stderr(),
-					Getenv: ts.Getenv, Now: time.Now,
-					IsTerminal: func(io.Writer) bool { return false },
-				}
-				code := Main(context.Background(), args, env)
-				fmt.Fprintf(ts.Stderr(), "[exit %d]\n", code)
-				if (code != 0) != neg {
-					ts.Fatalf("tokenlab %s: exit %d", strings.Join(args, " "), code)
-				}
-			},
-		},
-	})
+	runScripts(t, "testdata/fob*.txtar", setupHome, nil)
 }
 
 // fobEnv runs commands in-process with buffers, a home in a temp dir and
@@ -55,20 +25,17 @@ type fobEnv struct {
 
 func (f *fobEnv) run(args ...string) (stdout, stderr string, code int) {
 	f.t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{
-		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+	env := Env{
 		Getenv: func(k string) string {
 			if k == "TOKENLAB_HOME" {
 				return f.home
 			}
 			return ""
 		},
-		Now:        func() time.Time { return f.now },
-		IsTerminal: func(io.Writer) bool { return false },
+		Now: func() time.Time { return f.now },
 	}
-	code = Main(context.Background(), args, env)
-	return out.String(), errb.String(), code
+	code, stdout, stderr = runCLI(f.t, env, args...)
+	return stdout, stderr, code
 }
 
 func TestFobPressUsesDeviceClock(t *testing.T) {
