@@ -444,7 +444,7 @@ func (s *Service) judge(ctx context.Context, user, device, code string, now time
 	case uint64(st) <= d.LastStep:
 		v.reason = ReasonReplayed
 	default:
-		v.accepted, v.step, v.drift = true, st, st-cur
+		v.accepted, v.step, v.drift = true, st, nudge(d, cur, st)
 	}
 	return v
 }

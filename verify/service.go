@@ -27,6 +27,8 @@ type Config struct {
 	// drift) a check searches. Default 1 (RFC 6238 §5.2's one step of
 	// network delay either way). Enable searches the same window around
 	// now, and one more step late, since people type codes a bit late.
+	// Whatever the window, an accepted code moves the drift by at most
+	// one step, at most once per real step (see drift.go).
 	Window int
 	// ResyncWindow is how many steps either side of now a resync searches
 	// for two consecutive codes. Default 100 (±50 minutes at 30 s): a fob

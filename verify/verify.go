@@ -6,7 +6,11 @@
 //   - at most [MaxDevicesPerUser] devices per user, any mix of kinds;
 //   - a TOTP device is enabled with two consecutive codes, which fix its drift;
 //   - a code is accepted at most once (compare-and-set on the last accepted step);
-//   - checks look at the expected step (now + drift) ± [Config.Window];
+//   - checks look at the expected step (now + drift) ± [Config.Window]; an
+//     accepted code nudges the drift by at most one step towards it, and
+//     only if the previous accepted code belongs to an earlier real step,
+//     so codes from the future cannot walk the window forward (the full
+//     rule and its reasoning are in drift.go);
 //   - resync searches ± [Config.ResyncWindow] for two consecutive codes;
 //   - [Config.LockAfter] consecutive failures lock a device with growing back-off;
 //   - every decision lands in the audit log, never a code or a seed.
