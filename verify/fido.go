@@ -103,8 +103,9 @@ func (s *Service) AddFIDO(ctx context.Context, user, keyName string, c FIDOCrede
 		return FIDOCredential{}, s.internal("fido-register", err)
 	}
 	now := s.now()
-	var arn string
-	err = s.update(ctx, "fido-register", user, "", func(tx Tx, _ *error) error {
+	// The audit event names the new device, known only inside the
+	// transaction: written there, as update does for the other methods.
+	err = s.store.Update(ctx, func(tx Tx) error {
 		ft, err := s.fidoTx(tx)
 		if err != nil {
 			return err
@@ -120,15 +121,18 @@ func (s *Service) AddFIDO(ctx context.Context, user, keyName string, c FIDOCrede
 		if n >= MaxDevicesPerUser {
 			return &Error{Code: ELIMIT, Message: msgLimit, IAMCode: "LimitExceeded"}
 		}
-		arn = "arn:aws:iam::" + s.cfg.Account + ":u2f/user/" + u.Name + "/" + keyName + "-" + id
+		arn := "arn:aws:iam::" + s.cfg.Account + ":u2f/user/" + u.Name + "/" + keyName + "-" + id
 		c.Device, c.User, c.Name, c.CreatedAt, c.LastUsedAt = arn, u.Name, keyName, now, time.Time{}
-		return ft.CreateFIDO(ctx, &c)
+		if err := ft.CreateFIDO(ctx, &c); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.event(ctx, "fido-register", u.Name, arn, "ok", ""))
 	})
 	if err != nil {
+		err = s.internal("fido-register", err)
+		s.audit(ctx, "fido-register", user, "", err)
 		return FIDOCredential{}, err
 	}
-	// The device's own audit line: update's event above has no device.
-	s.audit(ctx, "fido-enabled", c.User, arn, nil)
 	return c, nil
 }
 
