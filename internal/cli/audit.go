@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/client"
 	"github.com/tokenlab/tokenlab/verify/httpapi"
 )
 
@@ -61,13 +62,9 @@ func runAudit(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 			return usagef("--since %q: want an RFC 3339 time or a duration such as 1h", s)
 		}
 	}
-	c, err := newClient(env, fs)
+	evs, err := clientGet(env, fs, func(c *client.Client) ([]verify.AuditEvent, error) { return c.Audit(ctx, f) })
 	if err != nil {
 		return err
-	}
-	evs, err := c.Audit(ctx, f)
-	if err != nil {
-		return apiErr(err)
 	}
 	if evs == nil {
 		evs = []verify.AuditEvent{}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/client"
 	"github.com/tokenlab/tokenlab/verify/httpapi"
 )
 
@@ -40,7 +41,7 @@ func init() {
 				example: "  tokenlab mfa enable --user alice --serial GAHT00000017 --code1 123456 --code2 654321",
 				flags:   twoCodes,
 				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					return runTwoCodes(ctx, env, fs, args, "enabled")
+					return runTwoCodes(ctx, env, fs, args, (*client.Client).Enable, "enabled")
 				},
 			},
 			"resync": {
@@ -48,7 +49,7 @@ func init() {
 				summary: "Resynchronise a drifted device with two consecutive codes.",
 				flags:   twoCodes,
 				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					return runTwoCodes(ctx, env, fs, args, "resynchronised")
+					return runTwoCodes(ctx, env, fs, args, (*client.Client).Resync, "resynchronised")
 				},
 			},
 			"check": {
@@ -75,15 +76,8 @@ func init() {
 					if err != nil {
 						return err
 					}
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.Deactivate(ctx, user, dev); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "deactivated %s for %s\n", dev, user)
-					return nil
+					return clientCall(env, fs, func(c *client.Client) error { return c.Deactivate(ctx, user, dev) },
+						"deactivated %s for %s", dev, user)
 				},
 			},
 			"create-virtual": {
@@ -104,21 +98,7 @@ func init() {
 				usage:   "mfa delete-virtual --serial ARN",
 				summary: "Delete an unassigned virtual MFA device.",
 				flags:   deviceOnly,
-				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					dev, err := deviceFlag(fs, args)
-					if err != nil {
-						return err
-					}
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.DeleteVirtual(ctx, dev); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "deleted %s\n", dev)
-					return nil
-				},
+				run:     deviceAction((*client.Client).DeleteVirtual, "deleted %s"),
 			},
 			"list": {
 				usage:   "mfa list --user U | --inventory [--state S] | --virtual [--assignment A] [--json]",
@@ -155,13 +135,9 @@ func init() {
 					if err != nil {
 						return err
 					}
-					c, err := newClient(env, fs)
+					res, err := clientGet(env, fs, func(c *client.Client) (httpapi.LostResult, error) { return c.MarkLost(ctx, dev) })
 					if err != nil {
 						return err
-					}
-					res, err := c.MarkLost(ctx, dev)
-					if err != nil {
-						return apiErr(err)
 					}
 					if j, _ := fs.GetBool("json"); j {
 						return printJSON(env.Stdout, res)
@@ -178,21 +154,7 @@ func init() {
 				usage:   "mfa unlock --serial S",
 				summary: "Clear a device's failure count and lock.",
 				flags:   deviceOnly,
-				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					dev, err := deviceFlag(fs, args)
-					if err != nil {
-						return err
-					}
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.Unlock(ctx, dev); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "unlocked %s\n", dev)
-					return nil
-				},
+				run:     deviceAction((*client.Client).Unlock, "unlocked %s"),
 			},
 			"tag": {
 				usage:   "mfa tag --serial S --tag K=V… | --untag K…",
@@ -222,6 +184,18 @@ func deviceFlag(fs *pflag.FlagSet, args []string) (string, error) {
 		return "", badInput(errors.New(verifyMessage(err)))
 	}
 	return dev, nil
+}
+
+// deviceAction is the body of a verb that takes only --serial and makes one
+// call with it; done, a format taking the device, is reported on stderr.
+func deviceAction(call func(c *client.Client, ctx context.Context, dev string) error, done string) func(context.Context, *Env, *pflag.FlagSet, []string) error {
+	return func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
+		dev, err := deviceFlag(fs, args)
+		if err != nil {
+			return err
+		}
+		return clientCall(env, fs, func(c *client.Client) error { return call(c, ctx, dev) }, done, dev)
+	}
 }
 
 func userAndDevice(fs *pflag.FlagSet, args []string) (string, string, error) {
@@ -259,7 +233,10 @@ func verifyMessage(err error) string {
 	return err.Error()
 }
 
-func runTwoCodes(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string, done string) error {
+// runTwoCodes is enable and resync: call with the user, the device and two
+// consecutive codes, then done ("enabled") on stderr.
+func runTwoCodes(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string,
+	call func(c *client.Client, ctx context.Context, user, dev, code1, code2 string) error, done string) error {
 	user, dev, err := userAndDevice(fs, args)
 	if err != nil {
 		return err
@@ -276,12 +253,7 @@ func runTwoCodes(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	if done == "enabled" {
-		err = c.Enable(ctx, user, dev, c1, c2)
-	} else {
-		err = c.Resync(ctx, user, dev, c1, c2)
-	}
-	if err != nil {
+	if err := call(c, ctx, user, dev, c1, c2); err != nil {
 		if verify.CodeOf(err) == verify.ECODE {
 			return &HintError{Err: err, Hint: "give two consecutive codes, the second one period after the first; for a drifted device try 'tokenlab mfa resync'"}
 		}
@@ -305,13 +277,9 @@ func runCheck(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	c, err := newClient(env, fs)
+	d, err := clientGet(env, fs, func(c *client.Client) (verify.Decision, error) { return c.Check(ctx, user, dev, code) })
 	if err != nil {
 		return err
-	}
-	d, err := c.Check(ctx, user, dev, code)
-	if err != nil {
-		return apiErr(err)
 	}
 	if j, _ := fs.GetBool("json"); j {
 		if err := printJSON(env.Stdout, d); err != nil {
@@ -374,13 +342,9 @@ func runCreateVirtual(ctx context.Context, env *Env, fs *pflag.FlagSet, args []s
 	}
 	req.Tags = tags
 	qrPath, _ := fs.GetString("qr")
-	c, err := newClient(env, fs)
+	b, err := clientGet(env, fs, func(c *client.Client) (httpapi.VirtualBootstrap, error) { return c.CreateVirtual(ctx, req) })
 	if err != nil {
 		return err
-	}
-	b, err := c.CreateVirtual(ctx, req)
-	if err != nil {
-		return apiErr(err)
 	}
 	if qrPath != "" {
 		if err := os.WriteFile(qrPath, b.QRPNG, 0o600); err != nil {
@@ -420,10 +384,9 @@ func runMFAList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 	}
 	state, _ := fs.GetString("state")
 	assign, _ := fs.GetString("assignment")
-	var all []verify.Device
-	p := verify.Page{Max: httpapi.MaxPage}
-	for {
+	all, err := allPages(func(p verify.Page) ([]verify.Device, string, error) {
 		var l httpapi.DeviceList
+		var err error
 		switch {
 		case user != "":
 			l, err = c.ListUserDevices(ctx, user, p)
@@ -432,17 +395,10 @@ func runMFAList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 		default:
 			l, err = c.ListVirtual(ctx, verify.Assignment(assign), p)
 		}
-		if err != nil {
-			return apiErr(err)
-		}
-		all = append(all, l.Devices...)
-		if l.NextMarker == "" {
-			break
-		}
-		p.Marker = l.NextMarker
-	}
-	if all == nil {
-		all = []verify.Device{}
+		return l.Devices, l.NextMarker, err
+	})
+	if err != nil {
+		return err
 	}
 	if j, _ := fs.GetBool("json"); j {
 		return printJSON(env.Stdout, all)
@@ -468,13 +424,9 @@ func runMFAShow(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
-	c, err := newClient(env, fs)
+	d, err := clientGet(env, fs, func(c *client.Client) (verify.Device, error) { return c.GetDevice(ctx, dev) })
 	if err != nil {
 		return err
-	}
-	d, err := c.GetDevice(ctx, dev)
-	if err != nil {
-		return apiErr(err)
 	}
 	if j, _ := fs.GetBool("json"); j {
 		return printJSON(env.Stdout, d)

@@ -94,6 +94,54 @@ func apiErr(err error) error {
 	return err
 }
 
+// clientCall makes one API call with the client the flags select and, when
+// it succeeds, reports what it did on stderr; a failed call goes through
+// apiErr.
+func clientCall(env *Env, fs *pflag.FlagSet, call func(*client.Client) error, format string, a ...any) error {
+	c, err := newClient(env, fs)
+	if err != nil {
+		return err
+	}
+	if err := call(c); err != nil {
+		return apiErr(err)
+	}
+	fmt.Fprintf(env.Stderr, format+"\n", a...)
+	return nil
+}
+
+// clientGet makes one API call with the client the flags select and
+// returns its answer; a failed call goes through apiErr.
+func clientGet[T any](env *Env, fs *pflag.FlagSet, call func(*client.Client) (T, error)) (T, error) {
+	var zero T
+	c, err := newClient(env, fs)
+	if err != nil {
+		return zero, err
+	}
+	v, err := call(c)
+	if err != nil {
+		return zero, apiErr(err)
+	}
+	return v, nil
+}
+
+// allPages calls list with each page's marker until the last page and
+// returns every item (never nil); a failed call goes through apiErr.
+func allPages[T any](list func(verify.Page) (items []T, next string, err error)) ([]T, error) {
+	all := []T{}
+	p := verify.Page{Max: httpapi.MaxPage}
+	for {
+		items, next, err := list(p)
+		if err != nil {
+			return nil, apiErr(err)
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		p.Marker = next
+	}
+}
+
 // readSecretFile reads a password (first line) from a file, or stdin for "-".
 func readSecretFile(env *Env, path string) (string, error) {
 	var b []byte
@@ -170,15 +218,8 @@ func init() {
 					if err != nil {
 						return err
 					}
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.DeleteUser(ctx, name); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "deleted user %s\n", name)
-					return nil
+					return clientCall(env, fs, func(c *client.Client) error { return c.DeleteUser(ctx, name) },
+						"deleted user %s", name)
 				},
 			},
 			"passwd": {
@@ -198,15 +239,8 @@ func init() {
 					if err != nil {
 						return err
 					}
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.SetPassword(ctx, name, pw); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "password set for %s\n", name)
-					return nil
+					return clientCall(env, fs, func(c *client.Client) error { return c.SetPassword(ctx, name, pw) },
+						"password set for %s", name)
 				},
 			},
 			"require-mfa": {
@@ -222,15 +256,8 @@ func init() {
 						return err
 					}
 					off, _ := fs.GetBool("off")
-					c, err := newClient(env, fs)
-					if err != nil {
-						return err
-					}
-					if err := c.SetRequireMFA(ctx, name, !off); err != nil {
-						return apiErr(err)
-					}
-					fmt.Fprintf(env.Stderr, "%s: require MFA %v\n", name, !off)
-					return nil
+					return clientCall(env, fs, func(c *client.Client) error { return c.SetRequireMFA(ctx, name, !off) },
+						"%s: require MFA %v", name, !off)
 				},
 			},
 		},
@@ -251,13 +278,9 @@ func runUserAdd(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 			return err
 		}
 	}
-	c, err := newClient(env, fs)
+	u, err := clientGet(env, fs, func(c *client.Client) (verify.User, error) { return c.CreateUser(ctx, req) })
 	if err != nil {
 		return err
-	}
-	u, err := c.CreateUser(ctx, req)
-	if err != nil {
-		return apiErr(err)
 	}
 	if j, _ := fs.GetBool("json"); j {
 		return printJSON(env.Stdout, u)
@@ -275,21 +298,12 @@ func runUserList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	var all []verify.User
-	p := verify.Page{Max: httpapi.MaxPage}
-	for {
+	all, err := allPages(func(p verify.Page) ([]verify.User, string, error) {
 		l, err := c.ListUsers(ctx, prefix, p)
-		if err != nil {
-			return apiErr(err)
-		}
-		all = append(all, l.Users...)
-		if l.NextMarker == "" {
-			break
-		}
-		p.Marker = l.NextMarker
-	}
-	if all == nil {
-		all = []verify.User{}
+		return l.Users, l.NextMarker, err
+	})
+	if err != nil {
+		return err
 	}
 	if j, _ := fs.GetBool("json"); j {
 		return printJSON(env.Stdout, all)
