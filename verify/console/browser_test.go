@@ -86,10 +86,13 @@ func newBrowser(t *testing.T, timeout time.Duration) *browser {
 	return b
 }
 
-// do runs steps, failing the test with a screenshot on error.
+// do runs steps within a minute, failing the test with a screenshot on
+// error.
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.screenshot("failed-" + what)
 		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
 		b.t.Fatalf("%s: %v (at %s)", what, err, loc)
@@ -109,6 +112,25 @@ func (b *browser) screenshot(name string) {
 	if err := os.WriteFile(p, buf, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// submit clicks sel and waits for ok, or fails at once with the message
+// of the page's error box (a refused code, a refused ceremony).
+func (b *browser) submit(what, sel, ok string) {
+	b.t.Helper()
+	b.do(what, chromedp.Click(chromedp.CSS(sel)),
+		chromedp.WaitVisible(chromedp.CSS(ok+", #error, #webauthn-error:not([hidden])")))
+	for _, e := range []string{"#error", "#webauthn-error:not([hidden])"} {
+		if !strings.Contains(ok, e) && b.present(e) {
+			b.screenshot("failed-" + what)
+			b.t.Fatalf("%s: the page says %q", what, b.text(e))
+		}
+	}
+}
+
+func (b *browser) present(sel string) bool {
+	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+	return err == nil && n
 }
 
 func (b *browser) text(sel string) string {
@@ -200,7 +222,7 @@ func TestBrowser(t *testing.T) {
 	b.screenshot("credentials-empty")
 	b.assign("fido", "browser-key", "#register")
 	b.screenshot("assign-fido-register")
-	b.do("register the key", chromedp.Click(chromedp.CSS("#register")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindFIDO))))
+	b.submit("register the key", "#register", row(verify.KindFIDO))
 	b.screenshot("credentials-key")
 	creds, err := e.svc.FIDOCredentials(e.ctx, "alice")
 	if err != nil || len(creds) != 1 || creds[0].Name != "browser-key" {
@@ -213,7 +235,7 @@ func TestBrowser(t *testing.T) {
 	b.signIn(e.url, "alice")
 	b.do("MFA page", chromedp.WaitVisible(chromedp.CSS("#use-key")))
 	b.screenshot("mfa-key")
-	b.do("sign in with the key", chromedp.Click(chromedp.CSS("#use-key")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindFIDO))))
+	b.submit("sign in with the key", "#use-key", row(verify.KindFIDO))
 	if !e.audited("fido-login", "ok", "") {
 		t.Fatal("the key's sign-in is not in the audit log")
 	}
@@ -252,9 +274,8 @@ func TestBrowser(t *testing.T) {
 	code2, _ := app.Display()
 	b.do("type two codes",
 		chromedp.SendKeys(chromedp.CSS("#code1"), code1),
-		chromedp.SendKeys(chromedp.CSS("#code2"), code2),
-		chromedp.Click(chromedp.CSS("#add-virtual")),
-		chromedp.WaitVisible(chromedp.CSS(row(verify.KindVirtual))))
+		chromedp.SendKeys(chromedp.CSS("#code2"), code2))
+	b.submit("add the app", "#add-virtual", row(verify.KindVirtual))
 	b.screenshot("credentials-app")
 
 	t.Log("hardware token from an imported batch")
@@ -266,7 +287,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#code1"), c1),
 		chromedp.SendKeys(chromedp.CSS("#code2"), c2))
 	b.screenshot("assign-hardware")
-	b.do("add hardware", chromedp.Click(chromedp.CSS("#add-hardware")), chromedp.WaitVisible(chromedp.CSS(row(verify.KindHardware))))
+	b.submit("add hardware", "#add-hardware", row(verify.KindHardware))
 	b.screenshot("credentials-three")
 	if n := b.text("#device-count"); n != "3 of 8" {
 		t.Fatalf("device count %q", n)
