@@ -79,24 +79,28 @@ func init() {
 				example: "  tokenlab fob export GAHT00000018 --format pskc > fob.pskc",
 				flags: func(fs *pflag.FlagSet) {
 					fs.String("format", "otpauth", "otpauth (a URI), pskc (RFC 6030 XML, unencrypted), csv, oath-csv or entra-csv")
-					fs.String("home", "", "directory of emulated devices (default $TOKENLAB_HOME)")
+					homeDirFlag(fs)
 				},
 				run: fobExport,
 			},
 			"rm": {
 				usage:   "fob rm SERIAL",
 				summary: "delete an emulated device",
-				flags: func(fs *pflag.FlagSet) {
-					fs.String("home", "", "directory of emulated devices (default $TOKENLAB_HOME)")
-				},
-				run: fobRm,
+				flags:   homeDirFlag,
+				run:     fobRm,
 			},
 		},
 	})
 }
 
-func homeFlags(fs *pflag.FlagSet) {
+// homeDirFlag is --home, the directory of emulated devices.
+func homeDirFlag(fs *pflag.FlagSet) {
 	fs.String("home", "", "directory of emulated devices (default $TOKENLAB_HOME)")
+}
+
+// homeFlags is --home and --json.
+func homeFlags(fs *pflag.FlagSet) {
+	homeDirFlag(fs)
 	fs.Bool("json", false, "print JSON")
 }
 
@@ -138,6 +142,20 @@ func oneID(verb string, args []string) (string, error) {
 		}
 	}
 	return id, nil
+}
+
+// loadFob opens the device directory as openHome does and loads device
+// id from it; a missing or damaged device is reported as loadErr does.
+func loadFob(env *Env, fs *pflag.FlagSet, id string, at time.Time) (*emulator.Home, *emulator.Token, error) {
+	home, err := openHome(env, fs, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := home.Load(id)
+	if err != nil {
+		return nil, nil, loadErr(id, err)
+	}
+	return home, t, nil
 }
 
 // loadErr classifies an error loading a device: a missing device or a bad
@@ -320,13 +338,9 @@ func fobShow(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	home, err := openHome(env, fs, time.Time{})
+	_, t, err := loadFob(env, fs, id, time.Time{})
 	if err != nil {
 		return err
-	}
-	t, err := home.Load(id)
-	if err != nil {
-		return loadErr(id, err)
 	}
 	i := describe(t, env.Now())
 	if flagBool(fs, "json") {
@@ -363,13 +377,9 @@ func fobPress(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 			return usagef("fob press: --at %s is before 1970", s)
 		}
 	}
-	home, err := openHome(env, fs, at)
+	home, t, err := loadFob(env, fs, id, at)
 	if err != nil {
 		return err
-	}
-	t, err := home.Load(id)
-	if err != nil {
-		return loadErr(id, err)
 	}
 	r, perr := t.Press()
 	// The press used some battery: keep that even when nothing was shown.
@@ -401,13 +411,9 @@ func fobAdvance(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 		return &UsageError{Err: errors.New("fob advance: --by is required"), Hint: "for example --by 90s or --by -1m"}
 	}
 	by, _ := fs.GetDuration("by")
-	home, err := openHome(env, fs, time.Time{})
+	home, t, err := loadFob(env, fs, id, time.Time{})
 	if err != nil {
 		return err
-	}
-	t, err := home.Load(id)
-	if err != nil {
-		return loadErr(id, err)
 	}
 	t.Advance(by)
 	if err := home.Save(t); err != nil {
@@ -433,13 +439,9 @@ func fobExport(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 			return &UsageError{Err: fmt.Errorf("fob export: unknown format %q", format), Hint: "use --format otpauth, pskc, csv, oath-csv or entra-csv"}
 		}
 	}
-	home, err := openHome(env, fs, time.Time{})
+	_, t, err := loadFob(env, fs, id, time.Time{})
 	if err != nil {
 		return err
-	}
-	t, err := home.Load(id)
-	if err != nil {
-		return loadErr(id, err)
 	}
 	k, err := t.Key()
 	if err != nil {
