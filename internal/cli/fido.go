@@ -246,6 +246,40 @@ func openFido(ctx context.Context, env *Env, fs *pflag.FlagSet) (*fidoKey, error
 	return k, nil
 }
 
+// openFidoInfo opens the key as openFido does and asks for its
+// authenticatorGetInfo.
+func openFidoInfo(ctx context.Context, env *Env, fs *pflag.FlagSet) (*fidoKey, *ctap.GetInfoResponse, error) {
+	k, err := openFido(ctx, env, fs)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := k.client.GetInfo(ctx)
+	if err != nil {
+		k.Close()
+		return nil, nil, err
+	}
+	return k, info, nil
+}
+
+// printFidoList prints list as one JSON value with --json; otherwise an
+// empty list is "tokenlab: " and none on stderr (exit 0), and a longer one
+// a table: header, then row of each item.
+func printFidoList[T any](env *Env, fs *pflag.FlagSet, list []T, none, header string, row func(T) string) error {
+	if j, _ := fs.GetBool("json"); j {
+		return printJSON(env.Stdout, list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(env.Stderr, "tokenlab: "+none)
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, x := range list {
+		fmt.Fprintln(tw, row(x))
+	}
+	return tw.Flush()
+}
+
 func fidoList(_ context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
 	if len(args) != 0 {
 		return usagef("fido list: unexpected argument %q", args[0])
@@ -257,19 +291,9 @@ func fidoList(_ context.Context, env *Env, fs *pflag.FlagSet, args []string) err
 	if keys == nil {
 		keys = []usbhid.Info{}
 	}
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, keys)
-	}
-	if len(keys) == 0 {
-		fmt.Fprintln(env.Stderr, "tokenlab: no FIDO security key found")
-		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATH\tVID:PID\tMANUFACTURER\tPRODUCT")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%04x:%04x\t%s\t%s\n", k.Path, k.VendorID, k.ProductID, k.Manufacturer, k.Product)
-	}
-	return tw.Flush()
+	return printFidoList(env, fs, keys, "no FIDO security key found", "PATH\tVID:PID\tMANUFACTURER\tPRODUCT", func(k usbhid.Info) string {
+		return fmt.Sprintf("%s\t%04x:%04x\t%s\t%s", k.Path, k.VendorID, k.ProductID, k.Manufacturer, k.Product)
+	})
 }
 
 type fidoInfoOut struct {
@@ -287,15 +311,11 @@ func fidoInfo(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 	if len(args) != 0 {
 		return usagef("fido info: unexpected argument %q", args[0])
 	}
-	k, err := openFido(ctx, env, fs)
+	k, info, err := openFidoInfo(ctx, env, fs)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
-	info, err := k.client.GetInfo(ctx)
-	if err != nil {
-		return err
-	}
 	var out fidoInfoOut
 	ii := k.ch.Info()
 	out.CTAPHID.Channel = fmt.Sprintf("%08x", k.ch.CID())
@@ -418,15 +438,11 @@ func fidoPIN(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) er
 	if len(newPIN) < 4 || len(newPIN) > 63 {
 		return usagef("fido pin: the new PIN must be 4 to 63 bytes")
 	}
-	k, err := openFido(ctx, env, fs)
+	k, info, err := openFidoInfo(ctx, env, fs)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
-	info, err := k.client.GetInfo(ctx)
-	if err != nil {
-		return err
-	}
 	p := ctap.PreferredProtocol(info)
 	if p == nil {
 		return errors.New("fido pin: the key has no PIN support")
@@ -490,15 +506,11 @@ func fidoCreds(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 	if err != nil {
 		return err
 	}
-	k, err := openFido(ctx, env, fs)
+	k, info, err := openFidoInfo(ctx, env, fs)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
-	info, err := k.client.GetInfo(ctx)
-	if err != nil {
-		return err
-	}
 	if !info.Options[ctap.OptCredMgmt] && !info.Options[ctap.OptCredMgmtPre] {
 		return errors.New("fido creds: the key has no credential management")
 	}
@@ -537,19 +549,9 @@ func fidoCreds(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) 
 				UserID: base64.RawURLEncoding.EncodeToString(c.User.ID), ID: hex.EncodeToString(c.ID.ID)})
 		}
 	}
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, out)
-	}
-	if len(out) == 0 {
-		fmt.Fprintln(env.Stderr, "tokenlab: no discoverable credentials")
-		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RP\tUSER\tCREDENTIAL ID")
-	for _, c := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.RPID, c.User, c.ID)
-	}
-	return tw.Flush()
+	return printFidoList(env, fs, out, "no discoverable credentials", "RP\tUSER\tCREDENTIAL ID", func(c fidoCredOut) string {
+		return fmt.Sprintf("%s\t%s\t%s", c.RPID, c.User, c.ID)
+	})
 }
 
 func contains(list []string, s string) bool {
