@@ -108,26 +108,22 @@ const (
 	ErrOther          ErrCode = 0x7f // unspecified
 )
 
+// errCodeText is each error code's spec name and its message.
+var errCodeText = map[ErrCode]struct{ name, msg string }{
+	ErrInvalidCmd:     {"ERR_INVALID_CMD", "invalid command"},
+	ErrInvalidPar:     {"ERR_INVALID_PAR", "invalid parameter"},
+	ErrInvalidLen:     {"ERR_INVALID_LEN", "invalid length"},
+	ErrInvalidSeq:     {"ERR_INVALID_SEQ", "invalid sequence"},
+	ErrMsgTimeout:     {"ERR_MSG_TIMEOUT", "message timeout"},
+	ErrChannelBusy:    {"ERR_CHANNEL_BUSY", "channel busy"},
+	ErrLockRequired:   {"ERR_LOCK_REQUIRED", "lock required"},
+	ErrInvalidChannel: {"ERR_INVALID_CHANNEL", "invalid channel"},
+	ErrOther:          {"ERR_OTHER", "other error"},
+}
+
 func (e ErrCode) String() string {
-	switch e {
-	case ErrInvalidCmd:
-		return "ERR_INVALID_CMD"
-	case ErrInvalidPar:
-		return "ERR_INVALID_PAR"
-	case ErrInvalidLen:
-		return "ERR_INVALID_LEN"
-	case ErrInvalidSeq:
-		return "ERR_INVALID_SEQ"
-	case ErrMsgTimeout:
-		return "ERR_MSG_TIMEOUT"
-	case ErrChannelBusy:
-		return "ERR_CHANNEL_BUSY"
-	case ErrLockRequired:
-		return "ERR_LOCK_REQUIRED"
-	case ErrInvalidChannel:
-		return "ERR_INVALID_CHANNEL"
-	case ErrOther:
-		return "ERR_OTHER"
+	if t, ok := errCodeText[e]; ok {
+		return t.name
 	}
 	return fmt.Sprintf("ErrCode(0x%02x)", byte(e))
 }
@@ -136,25 +132,8 @@ func (e ErrCode) String() string {
 // device answers CTAPHID_ERROR, the Assembler when a packet breaks the
 // framing rules. Match with errors.Is(err, ctaphid.ErrInvalidSeq).
 func (e ErrCode) Error() string {
-	switch e {
-	case ErrInvalidCmd:
-		return "ctaphid: invalid command"
-	case ErrInvalidPar:
-		return "ctaphid: invalid parameter"
-	case ErrInvalidLen:
-		return "ctaphid: invalid length"
-	case ErrInvalidSeq:
-		return "ctaphid: invalid sequence"
-	case ErrMsgTimeout:
-		return "ctaphid: message timeout"
-	case ErrChannelBusy:
-		return "ctaphid: channel busy"
-	case ErrLockRequired:
-		return "ctaphid: lock required"
-	case ErrInvalidChannel:
-		return "ctaphid: invalid channel"
-	case ErrOther:
-		return "ctaphid: other error"
+	if t, ok := errCodeText[e]; ok {
+		return "ctaphid: " + t.msg
 	}
 	return fmt.Sprintf("ctaphid: error 0x%02x", byte(e))
 }
