@@ -76,16 +76,7 @@ func (c cipherSpec) decrypt(key, ct []byte) ([]byte, error) {
 
 // encryptCBC appends IV || AES-CBC(key, PKCS7(pt)) to dst, with iv given.
 func encryptCBC(dst []byte, block cipher.Block, iv, pt []byte) []byte {
-	n := len(pt)/aes.BlockSize*aes.BlockSize + aes.BlockSize
-	dst = append(dst, iv...)
-	start := len(dst)
-	dst = append(dst, pt...)
-	p := byte(n - len(pt))
-	for i := len(pt); i < n; i++ {
-		dst = append(dst, p)
-	}
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(dst[start:], dst[start:])
-	return dst
+	return encryptCBCWith(dst, cipher.NewCBCEncrypter(block, iv), iv, pt)
 }
 
 // ivSetter is implemented by the standard library's CBC modes.
