@@ -599,18 +599,28 @@ func (r *Reader) findKeys() error {
 	return nil
 }
 
-func (r *Reader) decryptRaw(what string, e *xEncrypted) ([]byte, error) {
+// encryptionMethod is the cipher of e's EncryptionMethod.
+func encryptionMethod(what string, e *xEncrypted) (cipherSpec, error) {
 	if e.Method == nil {
-		return nil, fmt.Errorf("%w: %s has no EncryptionMethod", ErrFormat, what)
+		return cipherSpec{}, fmt.Errorf("%w: %s has no EncryptionMethod", ErrFormat, what)
 	}
-	c, err := cipherFor(strings.TrimSpace(e.Method.Algorithm))
-	if err != nil {
-		return nil, err
-	}
+	return cipherFor(strings.TrimSpace(e.Method.Algorithm))
+}
+
+// cipherValue is e's CipherValue (IV and ciphertext), decoded.
+func cipherValue(what string, e *xEncrypted) ([]byte, error) {
 	if e.CipherValue == nil {
 		return nil, fmt.Errorf("%w: %s has no CipherValue", ErrFormat, what)
 	}
-	ct, err := decodeBase64(what+"/CipherValue", *e.CipherValue)
+	return decodeBase64(what+"/CipherValue", *e.CipherValue)
+}
+
+func (r *Reader) decryptRaw(what string, e *xEncrypted) ([]byte, error) {
+	c, err := encryptionMethod(what, e)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := cipherValue(what, e)
 	if err != nil {
 		return nil, err
 	}
@@ -623,10 +633,7 @@ func (r *Reader) decryptRaw(what string, e *xEncrypted) ([]byte, error) {
 // accepted as a fallback.
 func (r *Reader) decrypt(what string, v *xValue) ([]byte, error) {
 	e := v.EncryptedValue
-	if e.Method == nil {
-		return nil, fmt.Errorf("%w: %s has no EncryptionMethod", ErrFormat, what)
-	}
-	if _, err := cipherFor(strings.TrimSpace(e.Method.Algorithm)); err != nil {
+	if _, err := encryptionMethod(what, e); err != nil {
 		return nil, err
 	}
 	if err := r.setupKeys(); err != nil {
@@ -642,10 +649,7 @@ func (r *Reader) decrypt(what string, v *xValue) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.CipherValue == nil {
-		return nil, fmt.Errorf("%w: %s has no CipherValue", ErrFormat, what)
-	}
-	ct, err := decodeBase64(what+"/CipherValue", *e.CipherValue)
+	ct, err := cipherValue(what, e)
 	if err != nil {
 		return nil, err
 	}
