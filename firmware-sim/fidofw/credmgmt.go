@@ -98,12 +98,9 @@ func (a *Authenticator) credentialManagement(body []byte) (any, error) {
 		resp.TotalCredentials = uint(len(idx))
 		return resp, nil
 	case ctap.CredMgmtDeleteCredential:
-		if params.CredentialID == nil {
-			return nil, ctap.ErrMissingParameter
-		}
-		i := a.residentByID(params.CredentialID.ID)
-		if i < 0 {
-			return nil, ctap.ErrNoCredentials
+		i, err := a.residentParam(params.CredentialID)
+		if err != nil {
+			return nil, err
 		}
 		a.st.Resident = append(a.st.Resident[:i:i], a.st.Resident[i+1:]...)
 		if err := a.persist(); err != nil {
@@ -111,12 +108,12 @@ func (a *Authenticator) credentialManagement(body []byte) (any, error) {
 		}
 		return nil, nil
 	default: // CredMgmtUpdateUserInformation
-		if params.CredentialID == nil || params.User == nil {
+		if params.User == nil {
 			return nil, ctap.ErrMissingParameter
 		}
-		i := a.residentByID(params.CredentialID.ID)
-		if i < 0 {
-			return nil, ctap.ErrNoCredentials
+		i, err := a.residentParam(params.CredentialID)
+		if err != nil {
+			return nil, err
 		}
 		r := &a.st.Resident[i]
 		if !bytes.Equal(r.UserID, params.User.ID) {
@@ -128,6 +125,20 @@ func (a *Authenticator) credentialManagement(body []byte) (any, error) {
 		}
 		return nil, nil
 	}
+}
+
+// residentParam is the index of the resident credential that the
+// credentialID parameter names: ErrMissingParameter without one,
+// ErrNoCredentials when no resident credential has it.
+func (a *Authenticator) residentParam(cred *ctap.CredentialDescriptor) (int, error) {
+	if cred == nil {
+		return -1, ctap.ErrMissingParameter
+	}
+	i := a.residentByID(cred.ID)
+	if i < 0 {
+		return -1, ctap.ErrNoCredentials
+	}
+	return i, nil
 }
 
 func (a *Authenticator) nextRP() (*ctap.CredMgmtResponse, error) {
