@@ -77,14 +77,21 @@ func benchAssertions(b *testing.B, rw reportRW, h *testHost, k *SecurityKey) {
 	ad := parseAuthData(b, r.AuthData)
 	ga := &ctap.GetAssertionRequest{RPID: "bench.example", ClientDataHash: cdh("bench"),
 		AllowList: []ctap.CredentialDescriptor{{Type: "public-key", ID: ad.credID}}}
-	payload := append([]byte{byte(ctap.CmdGetAssertion)}, mustMarshal(b, ga)...)
+	benchCBOR(b, rw, h.cid, ctap.CmdGetAssertion, ga, "assertions/s")
+}
+
+// benchCBOR sends one CTAP2 command per iteration, interleaved with raw
+// signing, and reports its rate in unit beside the raw rate and their
+// ratio.
+func benchCBOR(b *testing.B, rw reportRW, cid uint32, cmd ctap.Command, req any, unit string) {
+	payload := append([]byte{byte(cmd)}, mustMarshal(b, req)...)
 	buf := make([]byte, 2048)
 	rate, raw := interleaved(b, func() {
-		if resp := roundTrip(b, rw, h.cid, ctaphid.CmdCBOR, payload, buf); resp[0] != 0 {
+		if resp := roundTrip(b, rw, cid, ctaphid.CmdCBOR, payload, buf); resp[0] != 0 {
 			b.Fatalf("status %x", resp[0])
 		}
 	})
-	b.ReportMetric(rate, "assertions/s")
+	b.ReportMetric(rate, unit)
 	b.ReportMetric(raw, "raw-p256-signs/s")
 	b.ReportMetric(rate/raw, "ratio-to-raw")
 }
@@ -112,14 +119,5 @@ func BenchmarkGetAssertion(b *testing.B) {
 func BenchmarkMakeCredential(b *testing.B) {
 	k := newKey(b, SecurityKeyOptions{})
 	h := newTestHost(b, k)
-	payload := append([]byte{byte(ctap.CmdMakeCredential)}, mustMarshal(b, mcReq("bench.example", "m"))...)
-	buf := make([]byte, 2048)
-	rate, raw := interleaved(b, func() {
-		if resp := roundTrip(b, k, h.cid, ctaphid.CmdCBOR, payload, buf); resp[0] != 0 {
-			b.Fatalf("status %x", resp[0])
-		}
-	})
-	b.ReportMetric(rate, "credentials/s")
-	b.ReportMetric(raw, "raw-p256-signs/s")
-	b.ReportMetric(rate/raw, "ratio-to-raw")
+	benchCBOR(b, k, h.cid, ctap.CmdMakeCredential, mcReq("bench.example", "m"), "credentials/s")
 }
