@@ -391,6 +391,11 @@ func TestPINRetriesAndBlocking(t *testing.T) {
 		return *rr.PINRetries, *rr.PowerCycleState
 	}
 	wrong := func() ctap.Status { _, st := h.pin(2).token("0000", 0, ""); return st }
+	// powerCycle replugs the key: a fresh host on a fresh channel.
+	powerCycle := func() {
+		k.PowerCycle()
+		h = newTestHost(t, k)
+	}
 	for i, want := range []ctap.Status{ctap.ErrPINInvalid, ctap.ErrPINInvalid, ctap.ErrPINAuthBlocked, ctap.ErrPINAuthBlocked} {
 		if st := wrong(); st != want {
 			t.Fatalf("attempt %d: %v, want %v", i+1, st, want)
@@ -403,8 +408,7 @@ func TestPINRetriesAndBlocking(t *testing.T) {
 	if _, st := h.pin(2).token("1234", 0, ""); st != ctap.ErrPINAuthBlocked {
 		t.Fatalf("correct PIN while auth-blocked: %v", st)
 	}
-	k.PowerCycle()
-	h = newTestHost(t, k)
+	powerCycle()
 	if _, st := h.pin(2).token("1234", 0, ""); st != ctap.StatusOK {
 		t.Fatalf("correct PIN after power cycle: %v", st)
 	}
@@ -415,16 +419,14 @@ func TestPINRetriesAndBlocking(t *testing.T) {
 	got := []ctap.Status{}
 	for i := 0; i < 8; i++ {
 		if i > 0 && i%3 == 0 {
-			k.PowerCycle()
-			h = newTestHost(t, k)
+			powerCycle()
 		}
 		got = append(got, wrong())
 	}
 	if got[7] != ctap.ErrPINBlocked {
 		t.Fatalf("8th wrong PIN: %v (all %v)", got[7], got)
 	}
-	k.PowerCycle()
-	h = newTestHost(t, k)
+	powerCycle()
 	if _, st := h.pin(1).token("1234", 0, ""); st != ctap.ErrPINBlocked {
 		t.Fatalf("after blocking: %v", st)
 	}
