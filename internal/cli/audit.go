@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -69,19 +68,7 @@ func runAudit(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) e
 	if evs == nil {
 		evs = []verify.AuditEvent{}
 	}
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, evs)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTOR\tSOURCE\tACTION\tUSER\tDEVICE\tOUTCOME\tREASON")
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
-	for _, e := range evs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), dash(e.Actor), dash(e.Source), e.Action, dash(e.User), dash(e.Device), e.Outcome, dash(e.Reason))
-	}
-	return tw.Flush()
+	return printTable(env, fs, evs, "TIME\tACTOR\tSOURCE\tACTION\tUSER\tDEVICE\tOUTCOME\tREASON", func(e verify.AuditEvent) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Time.UTC().Format(time.RFC3339), dash(e.Actor), dash(e.Source), e.Action, dash(e.User), dash(e.Device), e.Outcome, dash(e.Reason))
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -239,6 +240,29 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printTable prints rows on stdout as one JSON value with --json, else as
+// a table aligned with spaces: header, then line of each row (cells
+// separated by tabs).
+func printTable[T any](env *Env, fs *pflag.FlagSet, rows []T, header string, line func(T) string) error {
+	if j, _ := fs.GetBool("json"); j {
+		return printJSON(env.Stdout, rows)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, line(r))
+	}
+	return tw.Flush()
+}
+
+// dash is a table cell: s, or "-" when s is empty.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // homeDir is where emulated devices live: --home, then TOKENLAB_HOME, then

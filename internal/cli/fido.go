@@ -261,23 +261,14 @@ func openFidoInfo(ctx context.Context, env *Env, fs *pflag.FlagSet) (*fidoKey, *
 	return k, info, nil
 }
 
-// printFidoList prints list as one JSON value with --json; otherwise an
-// empty list is "tokenlab: " and none on stderr (exit 0), and a longer one
-// a table: header, then row of each item.
+// printFidoList is printTable, except that without --json an empty list
+// is "tokenlab: " and none on stderr (exit 0) rather than a bare header.
 func printFidoList[T any](env *Env, fs *pflag.FlagSet, list []T, none, header string, row func(T) string) error {
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, list)
-	}
-	if len(list) == 0 {
+	if j, _ := fs.GetBool("json"); !j && len(list) == 0 {
 		fmt.Fprintln(env.Stderr, "tokenlab: "+none)
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, x := range list {
-		fmt.Fprintln(tw, row(x))
-	}
-	return tw.Flush()
+	return printTable(env, fs, list, header, row)
 }
 
 func fidoList(_ context.Context, env *Env, fs *pflag.FlagSet, args []string) error {

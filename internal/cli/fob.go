@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -318,19 +317,12 @@ func fobList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) er
 		}
 		infos = append(infos, describe(e.Token, now))
 	}
-	if flagBool(fs, "json") {
-		return printJSON(env.Stdout, infos)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tMODEL\tSPEC\tDRIFT\tSTATE")
-	for _, i := range infos {
+	return printTable(env, fs, infos, "ID\tMODEL\tSPEC\tDRIFT\tSTATE", func(i fobInfo) string {
 		if i.Error != "" {
-			fmt.Fprintf(tw, "%s\t?\t?\t?\tunreadable: %s\n", i.ID, i.Error)
-			continue
+			return fmt.Sprintf("%s\t?\t?\t?\tunreadable: %s", i.ID, i.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%d/%ds\t%+gppm\t%s\n", i.ID, i.Model, i.Algorithm, i.Digits, i.Period, i.DriftPPM, i.State)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%s/%d/%ds\t%+gppm\t%s", i.ID, i.Model, i.Algorithm, i.Digits, i.Period, i.DriftPPM, i.State)
+	})
 }
 
 func fobShow(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {

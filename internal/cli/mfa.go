@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -400,23 +399,13 @@ func runMFAList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, all)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tKIND\tSTATE\tUSER\tENABLED")
-	for _, d := range all {
+	return printTable(env, fs, all, "DEVICE\tKIND\tSTATE\tUSER\tENABLED", func(d verify.Device) string {
 		en := "-"
 		if !d.EnabledAt.IsZero() {
 			en = d.EnabledAt.Format(time.RFC3339)
 		}
-		u := d.User
-		if u == "" {
-			u = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Kind, d.State, u, en)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", d.ID, d.Kind, d.State, dash(d.User), en)
+	})
 }
 
 func runMFAShow(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {

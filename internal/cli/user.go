@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -305,15 +304,9 @@ func runUserList(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	if j, _ := fs.GetBool("json"); j {
-		return printJSON(env.Stdout, all)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPATH\tADMIN\tREQUIRE-MFA\tCREATED")
-	for _, u := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\n", u.Name, u.Path, u.Admin, u.RequireMFA, u.CreatedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return printTable(env, fs, all, "NAME\tPATH\tADMIN\tREQUIRE-MFA\tCREATED", func(u verify.User) string {
+		return fmt.Sprintf("%s\t%s\t%v\t%v\t%s", u.Name, u.Path, u.Admin, u.RequireMFA, u.CreatedAt.Format(time.RFC3339))
+	})
 }
 
 // userDetail is what user show prints.
