@@ -62,9 +62,13 @@ type command struct {
 	usage   string // "fob press SERIAL [--at RFC3339] [--json]"
 	summary string
 	example string
-	run     func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error
+	run     runFunc
 	flags   func(fs *pflag.FlagSet)
 }
+
+// runFunc is a command's body: fs holds the parsed flags, args what is
+// left of the command line.
+type runFunc = func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error
 
 var groups = map[string]*group{}
 

@@ -39,17 +39,13 @@ func init() {
 				summary: "Enable a hardware token or virtual device for a user with two consecutive codes.",
 				example: "  tokenlab mfa enable --user alice --serial GAHT00000017 --code1 123456 --code2 654321",
 				flags:   twoCodes,
-				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					return runTwoCodes(ctx, env, fs, args, (*client.Client).Enable, "enabled")
-				},
+				run:     twoCodesAction((*client.Client).Enable, "enabled"),
 			},
 			"resync": {
 				usage:   "mfa resync --user U --serial S --code1 C --code2 C",
 				summary: "Resynchronise a drifted device with two consecutive codes.",
 				flags:   twoCodes,
-				run: func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
-					return runTwoCodes(ctx, env, fs, args, (*client.Client).Resync, "resynchronised")
-				},
+				run:     twoCodesAction((*client.Client).Resync, "resynchronised"),
 			},
 			"check": {
 				usage:   "mfa check --user U --serial S --code C [--json]",
@@ -187,7 +183,7 @@ func deviceFlag(fs *pflag.FlagSet, args []string) (string, error) {
 
 // deviceAction is the body of a verb that takes only --serial and makes one
 // call with it; done, a format taking the device, is reported on stderr.
-func deviceAction(call func(c *client.Client, ctx context.Context, dev string) error, done string) func(context.Context, *Env, *pflag.FlagSet, []string) error {
+func deviceAction(call func(c *client.Client, ctx context.Context, dev string) error, done string) runFunc {
 	return func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
 		dev, err := deviceFlag(fs, args)
 		if err != nil {
@@ -232,34 +228,35 @@ func verifyMessage(err error) string {
 	return err.Error()
 }
 
-// runTwoCodes is enable and resync: call with the user, the device and two
-// consecutive codes, then done ("enabled") on stderr.
-func runTwoCodes(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string,
-	call func(c *client.Client, ctx context.Context, user, dev, code1, code2 string) error, done string) error {
-	user, dev, err := userAndDevice(fs, args)
-	if err != nil {
-		return err
-	}
-	c1, err := codeFlag(fs, "code1")
-	if err != nil {
-		return err
-	}
-	c2, err := codeFlag(fs, "code2")
-	if err != nil {
-		return err
-	}
-	c, err := newClient(env, fs)
-	if err != nil {
-		return err
-	}
-	if err := call(c, ctx, user, dev, c1, c2); err != nil {
-		if verify.CodeOf(err) == verify.ECODE {
-			return &HintError{Err: err, Hint: "give two consecutive codes, the second one period after the first; for a drifted device try 'tokenlab mfa resync'"}
+// twoCodesAction is the body of enable and resync: call with the user, the
+// device and two consecutive codes, then done ("enabled") on stderr.
+func twoCodesAction(call func(c *client.Client, ctx context.Context, user, dev, code1, code2 string) error, done string) runFunc {
+	return func(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
+		user, dev, err := userAndDevice(fs, args)
+		if err != nil {
+			return err
 		}
-		return apiErr(err)
+		c1, err := codeFlag(fs, "code1")
+		if err != nil {
+			return err
+		}
+		c2, err := codeFlag(fs, "code2")
+		if err != nil {
+			return err
+		}
+		c, err := newClient(env, fs)
+		if err != nil {
+			return err
+		}
+		if err := call(c, ctx, user, dev, c1, c2); err != nil {
+			if verify.CodeOf(err) == verify.ECODE {
+				return &HintError{Err: err, Hint: "give two consecutive codes, the second one period after the first; for a drifted device try 'tokenlab mfa resync'"}
+			}
+			return apiErr(err)
+		}
+		fmt.Fprintf(env.Stderr, "%s %s for %s\n", done, dev, user)
+		return nil
 	}
-	fmt.Fprintf(env.Stderr, "%s %s for %s\n", done, dev, user)
-	return nil
 }
 
 // RefusedError is a code check that came back refused: exit status 1.
