@@ -102,7 +102,9 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 // screenshot saves the page as NN-name.png among the artifacts.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
-	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
@@ -118,7 +120,9 @@ func (b *browser) screenshot(name string) {
 // of the page's error box (a refused code, a refused ceremony).
 func (b *browser) submit(what, sel, ok string) {
 	b.t.Helper()
-	b.do(what, chromedp.Click(chromedp.CSS(sel)),
+	// Error boxes of the page before are not the answer to this submit.
+	b.do(what, chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#error, #webauthn-error").forEach(e => e.remove())`),
+		chromedp.Click(chromedp.CSS(sel)),
 		chromedp.WaitVisible(chromedp.CSS(ok+", #error, #webauthn-error:not([hidden])")))
 	for _, e := range []string{"#error", "#webauthn-error:not([hidden])"} {
 		if !strings.Contains(ok, e) && b.present(e) {
@@ -135,7 +139,9 @@ func (b *browser) present(sel string) bool {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
 		b.screenshot("failed-text")
 		b.t.Fatalf("text of %s: %v", sel, err)
@@ -277,6 +283,21 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#code2"), code2))
 	b.submit("add the app", "#add-virtual", row(verify.KindVirtual))
 	b.screenshot("credentials-app")
+
+	t.Log("sign in with a code of the authenticator app (a wrong one first)")
+	b.signOut()
+	b.signIn(e.url, "alice")
+	b.do("MFA with a code", chromedp.WaitVisible(chromedp.CSS("#mfa-form")),
+		chromedp.SetValue(chromedp.CSS("#device"), arnText), chromedp.SendKeys(chromedp.CSS("#code"), "000000"))
+	b.do("wrong code", chromedp.Click(chromedp.CSS("#submit-code")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := b.text("#error"); !strings.Contains(msg, "not valid") {
+		t.Fatalf("a wrong code: the page says %q", msg)
+	}
+	b.screenshot("mfa-wrong-code")
+	app.Advance(key.Spec.Period)
+	code3, _ := app.Display()
+	b.do("right code", chromedp.SetValue(chromedp.CSS("#device"), arnText), chromedp.SendKeys(chromedp.CSS("#code"), code3))
+	b.submit("code of the app", "#submit-code", "#devices")
 
 	t.Log("hardware token from an imported batch")
 	fobs := e.hardware(8, "GABT")
