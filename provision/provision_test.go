@@ -20,9 +20,15 @@ func batchRecords(t testing.TB, cfg BatchConfig) []Record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readAll(t, b.Next)
+}
+
+// readAll calls next until io.EOF and returns the records it gave.
+func readAll(t testing.TB, next func() (Record, error)) []Record {
+	t.Helper()
 	var recs []Record
 	for {
-		r, err := b.Next()
+		r, err := next()
 		if err == io.EOF {
 			return recs
 		}
@@ -118,17 +124,7 @@ func roundTrip(t *testing.T, f Format, recs []Record, wopts WriteOptions, ropts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Record
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rec)
-	}
+	return readAll(t, r.Next)
 }
 
 func TestFormatsRoundTrip(t *testing.T) {
