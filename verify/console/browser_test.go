@@ -314,6 +314,19 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("device count %q", n)
 	}
 
+	t.Log("resync the token after its clock ran ten minutes ahead")
+	b.do("resync page", chromedp.Click(chromedp.CSS(row(verify.KindHardware)+" a.resync")), chromedp.WaitVisible(chromedp.CSS("#resync-form")),
+		chromedp.SendKeys(chromedp.CSS("#code1"), codeAt(t, fobs[0].Token, 20)),
+		chromedp.SendKeys(chromedp.CSS("#code2"), codeAt(t, fobs[0].Token, 21)))
+	b.screenshot("resync")
+	b.submit("resync", "#resync", "#flash")
+	if msg := b.text("#flash"); !strings.Contains(msg, "resynchronized") {
+		t.Fatalf("resync: %q", msg)
+	}
+	if d, err := e.svc.GetDevice(e.ctx, string(fobs[0].Serial())); err != nil || d.Drift < 19 {
+		t.Fatalf("after the resync: %+v, %v", d, err)
+	}
+
 	t.Log("remove a device")
 	b.do("remove the hardware token",
 		chromedp.Evaluate[chromedp.Void]("window.confirm = () => true"),

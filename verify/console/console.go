@@ -268,6 +268,8 @@ func (c *Console) routes() {
 	h("GET "+Prefix+"/mfa/assign/hardware", needSignedIn, c.assignHardwarePage)
 	h("POST "+Prefix+"/mfa/assign/hardware", needSignedIn, c.assignHardware)
 	h("POST "+Prefix+"/mfa/remove", needSignedIn, c.remove)
+	h("GET "+Prefix+"/mfa/resync", needSignedIn, c.resyncPage)
+	h("POST "+Prefix+"/mfa/resync", needSignedIn, c.resync)
 	h("GET "+Prefix+"/admin/users", needAdmin, c.adminUsers)
 	h("GET "+Prefix+"/admin/inventory", needAdmin, c.adminInventory)
 	h("GET "+Prefix+"/admin/audit", needAdmin, c.adminAudit)

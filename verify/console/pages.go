@@ -332,6 +332,50 @@ func (c *Console) remove(q *req) {
 	http.Redirect(q.w, q.r, Prefix+"/security-credentials", http.StatusSeeOther)
 }
 
+// ---- resync
+
+type resyncData struct {
+	Device deviceRow
+}
+
+// ownTOTP finds one of the user's TOTP devices.
+func (c *Console) ownTOTP(q *req, device string) (*deviceRow, error) {
+	rows, _, err := c.devices(q, q.ss.user)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].ID == device && rows[i].Kind != verify.KindFIDO {
+			return &rows[i], nil
+		}
+	}
+	return nil, &verify.Error{Code: verify.ENOTFOUND, Message: "You have no TOTP device " + device + " (security keys never need a resync)."}
+}
+
+func (c *Console) resyncPage(q *req) {
+	row, err := c.ownTOTP(q, q.r.URL.Query().Get("device"))
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	c.render(q, http.StatusOK, "resync", &page{Title: "Resync MFA device", Data: &resyncData{Device: *row}})
+}
+
+func (c *Console) resync(q *req) {
+	row, err := c.ownTOTP(q, q.r.PostFormValue("device"))
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	code1, code2 := strings.TrimSpace(q.r.PostFormValue("code1")), strings.TrimSpace(q.r.PostFormValue("code2"))
+	if err := c.v.Resync(q.r.Context(), q.ss.user, row.ID, code1, code2); err != nil {
+		c.render(q, statusOf(err), "resync", &page{Title: "Resync MFA device", Error: enableMessage(err), Data: &resyncData{Device: *row}})
+		return
+	}
+	q.ss.flash = row.Name + " is resynchronized."
+	http.Redirect(q.w, q.r, Prefix+"/security-credentials", http.StatusSeeOther)
+}
+
 // ---- assign MFA device
 
 type assignData struct {
