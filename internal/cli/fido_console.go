@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -149,9 +150,17 @@ func consoleHint(err error) error {
 	if err == nil {
 		return nil
 	}
+	var he *HintError
+	if errors.As(err, &he) {
+		return err
+	}
 	var ce *consoleclient.Error
 	if !errors.As(err, &ce) {
-		return &HintError{Err: err, Hint: "is the verifier running ('tokenlab serve') at --server?"}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return &HintError{Err: err, Hint: "is the verifier running ('tokenlab serve') at --server?"}
+		}
+		return err
 	}
 	switch {
 	case ce.Status == 429:

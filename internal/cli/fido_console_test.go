@@ -59,3 +59,32 @@ func TestFidoEnrollLogin(t *testing.T) {
 		t.Fatalf("no --server: exit %d\n%s", code, errs)
 	}
 }
+
+// A key with a PIN: enroll and login send pinUvAuthParam from --pin (user
+// verified); a wrong PIN fails with the PIN hint.
+func TestFidoEnrollWithPIN(t *testing.T) {
+	ts := startTestServer(t)
+	ctx := verify.WithActor(context.Background(), verify.Actor{Name: "test", Source: "test"})
+	const pw = "s3cret-passw0rd"
+	if _, err := ts.svc.CreateUser(ctx, "bob", verify.UserOptions{Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	addr := simUDP(t)
+	dev := []string{"--udp", addr, "--udp-local", "127.0.0.1:0"}
+	if code, out, errs := runFido(t, "", append([]string{"pin", "set", "--new-pin", "246810"}, dev...)...); code != 0 {
+		t.Fatalf("pin set: %d %s%s", code, out, errs)
+	}
+	common := append([]string{"--server", ts.url, "--user", "bob"}, dev...)
+	code, out, errs := runFido(t, pw+"\n", append([]string{"enroll", "--pin", "246810", "--name", "pin-key"}, common...)...)
+	if code != 0 || !strings.Contains(out, ":u2f/user/bob/pin-key-") {
+		t.Fatalf("enroll --pin: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runFido(t, pw+"\n", append([]string{"login", "--pin", "246810"}, common...)...)
+	if code != 0 || !strings.Contains(out, "signed in: bob") {
+		t.Fatalf("login --pin: exit %d\n%s%s", code, out, errs)
+	}
+	code, _, errs = runFido(t, pw+"\n", append([]string{"login", "--pin", "999999"}, common...)...)
+	if code != 1 || !strings.Contains(errs, "wrong PIN") {
+		t.Fatalf("login with a wrong PIN: exit %d\n%s", code, errs)
+	}
+}
