@@ -368,6 +368,19 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s does not show %q", p.path, p.want)
 		}
 	}
+	lost := string(fobs[1].Serial())
+	b.do("alice's devices", chromedp.Navigate(e.url+"/console/admin/users/alice"), chromedp.WaitVisible(chromedp.CSS("#user-devices")),
+		chromedp.Evaluate[chromedp.Void]("window.confirm = () => true"))
+	b.screenshot("admin-user")
+	b.submit("report lost", `#user-devices tr[data-device="`+lost+`"] button.lost`, "#flash")
+	if msg := b.text("#flash"); !strings.Contains(msg, "Detached from alice") {
+		t.Fatalf("report lost: %q", msg)
+	}
+	b.screenshot("admin-user-lost")
+	if d, err := e.svc.GetDevice(e.ctx, lost); err != nil || d.State != verify.StateLost || d.User != "" {
+		t.Fatalf("lost token: %+v, %v", d, err)
+	}
+
 	// Not for everyone.
 	b.signOut()
 	b.signIn(e.url, "alice")

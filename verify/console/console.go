@@ -273,6 +273,9 @@ func (c *Console) routes() {
 	h("GET "+Prefix+"/admin/users", needAdmin, c.adminUsers)
 	h("GET "+Prefix+"/admin/inventory", needAdmin, c.adminInventory)
 	h("GET "+Prefix+"/admin/audit", needAdmin, c.adminAudit)
+	h("GET "+Prefix+"/admin/users/{name}", needAdmin, c.adminUser)
+	h("POST "+Prefix+"/admin/lost", needAdmin, c.adminLost)
+	h("POST "+Prefix+"/admin/unlock", needAdmin, c.adminUnlock)
 	c.mux = m
 }
 

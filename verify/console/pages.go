@@ -607,6 +607,72 @@ func (c *Console) adminInventory(q *req) {
 	c.render(q, http.StatusOK, "admin_inventory", &page{Title: "Token inventory", Data: &inventoryData{State: string(st), Devices: devs, Next: next}})
 }
 
+type userData struct {
+	User    verify.User
+	Devices []verify.Device
+	Creds   map[string]Credential
+}
+
+// adminUser shows one user's devices, with Report lost and Unlock.
+func (c *Console) adminUser(q *req) {
+	ctx := q.r.Context()
+	u, err := c.v.GetUser(ctx, q.r.PathValue("name"))
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	devs, _, err := c.v.ListDevices(ctx, u.Name, verify.Page{Max: 1000})
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	creds, err := c.fido.FIDOCredentials(ctx, u.Name)
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	d := &userData{User: u, Devices: devs, Creds: map[string]Credential{}}
+	for _, cr := range creds {
+		d.Creds[cr.Device] = cr
+		if _, mem := c.fido.(*MemoryFIDO); mem { // not among the verifier's devices
+			d.Devices = append(d.Devices, verify.Device{ID: cr.Device, Kind: verify.KindFIDO, State: verify.StateAssigned, User: u.Name, EnabledAt: cr.CreatedAt})
+		}
+	}
+	c.render(q, http.StatusOK, "admin_user", &page{Title: "User " + u.Name, Data: d})
+}
+
+// back returns to the administrator's page the form came from.
+func back(q *req, fallback string) string {
+	if b := q.r.PostFormValue("back"); strings.HasPrefix(b, Prefix+"/admin/") && !strings.ContainsAny(b, "\\\r\n") {
+		return b
+	}
+	return fallback
+}
+
+func (c *Console) adminLost(q *req) {
+	device := q.r.PostFormValue("device")
+	from, err := c.v.MarkLost(q.r.Context(), device)
+	if err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	q.ss.flash = device + " is reported lost and can never be enabled again."
+	if len(from) > 0 {
+		q.ss.flash += " Detached from " + strings.Join(from, ", ") + "."
+	}
+	http.Redirect(q.w, q.r, back(q, Prefix+"/admin/inventory"), http.StatusSeeOther)
+}
+
+func (c *Console) adminUnlock(q *req) {
+	device := q.r.PostFormValue("device")
+	if err := c.v.Unlock(q.r.Context(), device); err != nil {
+		c.fail(q, statusOf(err), message(err))
+		return
+	}
+	q.ss.flash = device + " is unlocked."
+	http.Redirect(q.w, q.r, back(q, Prefix+"/admin/inventory"), http.StatusSeeOther)
+}
+
 type auditData struct {
 	Filter verify.AuditFilter
 	Events []verify.AuditEvent
