@@ -91,6 +91,9 @@ func (c *Console) signinError(q *req, status int, msg, name string) {
 
 func (c *Console) signout(q *req) {
 	user := q.ss.user
+	if q.ss.pendingVirtual != "" { // an authenticator app never set up
+		c.v.DeleteVirtual(q.r.Context(), q.ss.pendingVirtual)
+	}
 	c.sessions.drop(q.ss.id)
 	c.clearCookie(q)
 	if user != "" {
@@ -434,6 +437,10 @@ func (c *Console) assignChoose(q *req) {
 			q.ss.pendingVirtual, q.ss.pendingURI = "", ""
 		}
 		vd, err := c.v.CreateVirtual(ctx, name, "/", nil)
+		if verify.CodeOf(err) == verify.ECONFLICT {
+			again(http.StatusConflict, "An MFA device named "+name+" already exists in this account; choose another name.")
+			return
+		}
 		if err != nil {
 			again(statusOf(err), message(err))
 			return

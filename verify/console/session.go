@@ -71,9 +71,21 @@ func (s *sessions) create(now time.Time) *session {
 	if s.m == nil {
 		s.m = map[string]*session{}
 	}
+	if len(s.m) >= maxSessions {
+		// Anyone can make anonymous sessions (a GET of the sign-in page):
+		// they go first when the table is full.
+		for id, o := range s.m {
+			if o.stage == stageAnonymous {
+				delete(s.m, id)
+			}
+		}
+	}
 	s.m[ss.id] = ss
 	return ss
 }
+
+// maxSessions bounds the session table.
+const maxSessions = 100000
 
 func (s *sessions) get(id string) *session {
 	s.mu.Lock()
