@@ -60,12 +60,18 @@ const password = "correct horse battery"
 // (an administrator).
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "tokenlab.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "tokenlab.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st)
+}
+
+// newEnvOn is newEnv on the store st.
+func newEnvOn(t *testing.T, st verify.Store) *env {
+	t.Helper()
+	dir := t.TempDir()
 	sl, err := seal.LoadOrCreateKEK(filepath.Join(dir, "kek"))
 	if err != nil {
 		t.Fatal(err)
