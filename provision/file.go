@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tokenlab/tokenlab/provision/pskc"
@@ -372,6 +373,10 @@ func NewWriter(w io.Writer, f Format, opts WriteOptions) (Writer, error) {
 	return nil, fmt.Errorf("provision: unknown format %q", f)
 }
 
+func pskcManufacturer(m string) bool {
+	return len(m) > len("oath.") && (strings.HasPrefix(m, "oath.") || strings.HasPrefix(m, "iana."))
+}
+
 type pskcWriter struct {
 	w *pskc.Writer
 	k pskc.Key
@@ -384,8 +389,12 @@ func (p *pskcWriter) Write(rec Record) error {
 		Issuer: rec.Issuer, Suite: suiteOf(rec.Spec.Algorithm), ResponseLength: rec.Spec.Digits,
 		ResponseEncoding: "DECIMAL", Secret: rec.Seed,
 	}
-	if k.Manufacturer == "" {
-		k.Manufacturer = DefaultManufacturer
+	// RFC 6030 §4.3.1: a Manufacturer is an OATH manufacturer prefix
+	// ("oath.XX") or an IANA enterprise number ("iana.NNNN"). A free-text
+	// name, which the CSV formats carry, is left out of PSKC rather than
+	// written in a form validators flag as non-compliant.
+	if !pskcManufacturer(k.Manufacturer) {
+		k.Manufacturer = ""
 	}
 	if rec.Model != 0 {
 		k.Model = rec.Model.String()

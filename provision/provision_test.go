@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 )
 
@@ -380,4 +382,46 @@ func (l *limitedRand) Read(p []byte) (int, error) {
 	k := min(len(p), l.n)
 	l.n -= k
 	return k, nil
+}
+
+// RFC 6030 §4.3.1 allows only "oath.XX" and "iana.NNNN" manufacturers: a
+// batch's free-text default stays out of PSKC, a compliant one goes in, and
+// libpskc (pskctool -d) finds nothing non-compliant in either file.
+func TestPSKCManufacturerCompliant(t *testing.T) {
+	tool := testtool.Need(t, "/usr/bin/pskctool", "pskctool")
+	for _, tt := range []struct {
+		manufacturer, want string
+	}{
+		{"", ""}, // the batch default, "tokenlab", is free text
+		{"ACME Tokens", ""},
+		{"oath.TL", "oath.TL"},
+		{"iana.32473", "iana.32473"},
+	} {
+		recs := batchRecords(t, BatchConfig{Model: token.KeyFob, Prefix: "GAHT", Count: 2, Manufacturer: tt.manufacturer})
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, FormatPSKC, WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		doc := buf.String()
+		if has := strings.Contains(doc, "<Manufacturer>"); has != (tt.want != "") || (tt.want != "" && !strings.Contains(doc, "<Manufacturer>"+tt.want+"</Manufacturer>")) {
+			t.Errorf("manufacturer %q: document has Manufacturer=%v, want %q", tt.manufacturer, has, tt.want)
+		}
+		path := filepath.Join(t.TempDir(), "m.pskcxml")
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(tool, "-d", "--validate", path).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "non-compliant") || !strings.HasSuffix(string(out), "OK\n") {
+			t.Errorf("manufacturer %q: pskctool -d --validate: %v\n%s", tt.manufacturer, err, out)
+		}
+	}
 }
