@@ -41,7 +41,8 @@ func (c *Console) signin(q *req) {
 	name := strings.TrimSpace(q.r.PostFormValue("user"))
 	pw := q.r.PostFormValue("password")
 	now := c.cfg.Now()
-	ctx := q.r.Context()
+	// The audit log's actor of a sign-in is the name typed.
+	ctx := verify.WithActor(q.r.Context(), verify.Actor{Name: name, Source: "console"})
 	if until := c.throttle.blocked(now, userKey(name), addrKey(q.r)); !until.IsZero() {
 		c.audit(ctx, "console-signin", name, "", "refused", "throttled")
 		wait := until.Sub(now).Round(time.Second)
