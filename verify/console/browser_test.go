@@ -300,7 +300,7 @@ func TestBrowser(t *testing.T) {
 	b.submit("code of the app", "#submit-code", "#devices")
 
 	t.Log("hardware token from an imported batch")
-	fobs := e.hardware(8, "GABT")
+	fobs := e.batch(8, "GABT") // a PSKC seed file from the production line, imported
 	b.assign("hardware", "", "#hardware-form")
 	c1, c2 := codes(t, fobs[0].Token)
 	b.do("hardware token",

@@ -1,12 +1,14 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/tokenlab/tokenlab/ctap"
 	"github.com/tokenlab/tokenlab/ctap/ctaphid"
 	"github.com/tokenlab/tokenlab/emulator"
+	"github.com/tokenlab/tokenlab/provision"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/console"
@@ -161,6 +164,59 @@ func (e *env) hardware(n int, prefix string) []*emulator.KeyFob {
 		return recs[i-1], nil
 	}); err != nil {
 		e.t.Fatal(err)
+	}
+	return fobs
+}
+
+// batch manufactures n key fobs as the production line does (a batch,
+// its PSKC seed file encrypted with a pre-shared key), imports the file
+// into the verifier's inventory and returns the fobs.
+func (e *env) batch(n int, prefix string) []*emulator.KeyFob {
+	e.t.Helper()
+	b, err := provision.NewBatch(provision.BatchConfig{Model: token.KeyFob, Prefix: prefix, Start: 1, Count: n})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	psk := bytes.Repeat([]byte{0x5a}, 16)
+	path := filepath.Join(e.t.TempDir(), "batch.pskc")
+	f, err := os.Create(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := provision.NewWriter(f, provision.FormatPSKC, provision.WriteOptions{PreSharedKey: psk})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var fobs []*emulator.KeyFob
+	for i := 0; i < n; i++ {
+		r, err := b.Next()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := w.Write(r); err != nil {
+			e.t.Fatal(err)
+		}
+		fob, err := emulator.NewKeyFob(emulator.Options{Serial: r.Serial, Seed: r.Seed, Spec: r.Spec})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		fobs = append(fobs, fob)
+	}
+	if err := w.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	f.Close()
+	rd, err := provision.Open(path, provision.ReadOptions{PreSharedKey: psk})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rd.Close()
+	res, err := e.svc.ImportTokens(e.ctx, func() (verify.TokenRecord, error) {
+		r, err := rd.Next()
+		return verify.TokenRecord{Serial: r.Serial, Spec: r.Spec, Seed: r.Seed}, err
+	})
+	if err != nil || res.Added != n {
+		e.t.Fatalf("import: %+v, %v", res, err)
 	}
 	return fobs
 }
