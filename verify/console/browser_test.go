@@ -202,11 +202,13 @@ func (b *browser) path() string {
 func row(kind verify.Kind) string { return `#devices tr[data-kind="` + string(kind) + `"]` }
 
 // TestBrowser drives the console in chromium: a security key registered
-// with the virtual authenticator, used to sign in again; an authenticator
-// app assigned by decoding the QR code the page shows (zbarimg) and typing
-// two codes of an emulated virtual MFA; a hardware token from an imported
-// batch; a device removed; the ninth device refused; the administrator's
-// pages. Every page is saved as a screenshot.
+// with the virtual authenticator, then the second factor of the next
+// sign-in; an authenticator app assigned by decoding the QR code the page
+// shows (zbarimg) and typing two codes of an emulated virtual MFA, then a
+// sign-in with a wrong and a right code of it; a hardware token from an
+// imported batch, resynchronized, then removed; the ninth device refused;
+// the administrator's pages (a token reported lost) and their refusal to
+// others; an idle session expiring. Every page is saved as a screenshot.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test in -short mode")
@@ -391,4 +393,15 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("admin page for alice says %q", msg)
 	}
 	b.screenshot("admin-forbidden")
+
+	t.Log("an idle session expires")
+	e.clock.Advance(16 * time.Minute)
+	b.do("after 16 idle minutes", chromedp.Navigate(e.url+"/console/security-credentials"), chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	if msg := b.text("#flash"); !strings.Contains(msg, "expired") {
+		t.Fatalf("expired session: the page says %q", msg)
+	}
+	b.screenshot("session-expired")
+	if !e.audited("console-session", "refused", "expired") {
+		t.Fatal("the expiry is not audited")
+	}
 }
