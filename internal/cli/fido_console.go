@@ -28,7 +28,7 @@ import (
 func init() {
 	flags := func(fs *pflag.FlagSet) {
 		deviceFlags(fs)
-		fs.String("server", "", "the verifier's URL (default $TOKENLAB_SERVER)")
+		fs.String("server", "", "the verifier's URL (default $TOKENLAB_SERVER, else "+defaultServer+")")
 		fs.String("user", "", "user name")
 		fs.String("password-file", "", "read the password from FILE (default: prompt, or the first line of stdin)")
 		fs.String("pin", "", "the key's PIN, if it has one")
@@ -66,9 +66,12 @@ func consoleSession(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	if server == "" {
 		server = env.Getenv("TOKENLAB_SERVER")
 	}
+	if server == "" {
+		server = defaultServer
+	}
 	user, _ := fs.GetString("user")
-	if server == "" || user == "" {
-		return nil, false, nil, &UsageError{Err: errors.New("--server and --user are required"), Hint: "as in --server http://localhost:8080 --user alice"}
+	if user == "" {
+		return nil, false, nil, &UsageError{Err: errors.New("--user is required"), Hint: "as in --server http://localhost:8080 --user alice"}
 	}
 	pw, err := readPassword(env, fs, user)
 	if err != nil {

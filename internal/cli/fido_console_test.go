@@ -54,9 +54,9 @@ func TestFidoEnrollLogin(t *testing.T) {
 		t.Fatalf("wrong password: exit %d\n%s", code, errs)
 	}
 
-	code, _, errs = runFido(t, "", "login", "--user", "alice", "--udp", addr)
-	if code != 2 {
-		t.Fatalf("no --server: exit %d\n%s", code, errs)
+	code, _, errs = runFido(t, "", "login", "--server", ts.url, "--udp", addr)
+	if code != 2 || !strings.Contains(errs, "--user is required") {
+		t.Fatalf("no --user: exit %d\n%s", code, errs)
 	}
 }
 
