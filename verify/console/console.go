@@ -361,7 +361,9 @@ func (c *Console) wrap(n need, f handler) http.Handler {
 			defer q.ss.mu.Unlock()
 			if why := c.expiry(q.ss, now); why != "" {
 				c.sessions.drop(q.ss.id)
-				c.audit(r.Context(), "console-session", q.ss.user, "", "refused", "expired")
+				if q.ss.user != "" { // an anonymous session is no one's
+					c.audit(r.Context(), "console-session", q.ss.user, "", "refused", "expired")
+				}
 				q.ss, ended = nil, why
 			}
 		}
