@@ -21,8 +21,8 @@
 // when the browser sends one, an Origin equal to the console's. Sessions
 // end after [Config.IdleTimeout] without a request, [Config.MaxAge] in all,
 // or [Config.MFATimeout] between password and second factor. Failed
-// sign-ins are throttled per user name and per client address. Refusals
-// are audited through [Recorder].
+// sign-ins are throttled per user name (5) and per client address (20).
+// Refusals are audited through [Recorder].
 //
 // The WebAuthn relying party ID and origin come from [Config.Origin]; when
 // it is empty they follow the request's Host, and a console reached at a

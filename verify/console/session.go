@@ -163,9 +163,15 @@ func (t *throttle) fail(now time.Time, keys ...string) {
 		}
 		a.failures++
 		a.last = now
-		if a.failures >= t.after {
+		after := t.after
+		if strings.HasPrefix(k, "addr:") {
+			// An address may be a proxy or a NAT shared by many people:
+			// it takes more failures to block it.
+			after *= 4
+		}
+		if a.failures >= after {
 			d := t.base
-			for i := t.after; i < a.failures && d < t.max; i++ {
+			for i := after; i < a.failures && d < t.max; i++ {
 				d *= 2
 			}
 			a.until = now.Add(min(d, t.max))
