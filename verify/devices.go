@@ -401,13 +401,8 @@ type verdict struct {
 // judge reads user and device and evaluates code without writing.
 func (s *Service) judge(ctx context.Context, user, device, code string, now time.Time) verdict {
 	var v verdict
-	err := s.store.View(ctx, func(tx Tx) error {
-		u, err := tx.User(ctx, user)
-		if err != nil {
-			return err
-		}
-		v.user = u.Name
-		v.dev, err = tx.Device(ctx, device)
+	err := s.peek(ctx, func(tx Tx) (err error) {
+		v.user, v.dev, err = tx.UserDevice(ctx, user, device)
 		return err
 	})
 	if err != nil {

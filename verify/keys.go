@@ -137,7 +137,7 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 		return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s cannot be found.", trunc(id))
 	}
 	var k *AccessKeyRecord
-	err := s.store.View(ctx, func(tx Tx) (err error) {
+	err := s.peek(ctx, func(tx Tx) (err error) {
 		k, err = tx.AccessKey(ctx, id)
 		return err
 	})

@@ -102,6 +102,15 @@ func (s *Service) getSealer() Sealer {
 	return s.sealer
 }
 
+// peek runs fn through the store's Peek when it has one (a read of one
+// statement outside a transaction), else through View.
+func (s *Service) peek(ctx context.Context, fn func(Tx) error) error {
+	if p, ok := s.store.(Peeker); ok {
+		return p.Peek(ctx, fn)
+	}
+	return s.store.View(ctx, fn)
+}
+
 // ---- errors and audit
 
 // internal turns an unexpected error into an EINTERNAL *Error after logging

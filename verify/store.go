@@ -30,6 +30,16 @@ type Store interface {
 	Close() error
 }
 
+// Peeker is an optional capability of a [Store], found by type assertion.
+// Peek runs fn on a read-only connection outside any explicit transaction,
+// so that each statement fn makes reads its own consistent snapshot, and a
+// caller's cancellation does not interrupt a statement once started. It is
+// for the hot path's reads of one statement ([Tx.UserDevice],
+// [Tx.AccessKey]), where BEGIN and COMMIT would cost as much as the query.
+type Peeker interface {
+	Peek(ctx context.Context, fn func(Tx) error) error
+}
+
 // Tx is a transaction's typed helpers. Not-found lookups return an *Error
 // with ENOTFOUND, inserts of an existing key ECONFLICT; anything else is an
 // internal error. Lists return at most limit items whose key sorts after
@@ -47,6 +57,10 @@ type Tx interface {
 
 	CreateDevice(ctx context.Context, d *DeviceRecord) error
 	Device(ctx context.Context, id string) (*DeviceRecord, error)
+	// UserDevice reads, in one statement, user's canonical name and the
+	// device id: what a code check needs. ENOTFOUND for the user comes
+	// first, as with User then Device.
+	UserDevice(ctx context.Context, user, id string) (name string, d *DeviceRecord, err error)
 	Devices(ctx context.Context, f DeviceFilter, after string, limit int) ([]*DeviceRecord, error)
 	CountDevices(ctx context.Context, user string) (int, error)
 	DeleteDevice(ctx context.Context, id string) error
@@ -91,6 +105,9 @@ type Tx interface {
 	// KeyUsage counts the sealed secrets under each KEK id.
 	KeyUsage(ctx context.Context) (map[string]int, error)
 
+	// AppendAudit records e and sets e.ID, except inside Batch, where the
+	// events of one group commit are written together before it commits
+	// and e.ID stays zero.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }

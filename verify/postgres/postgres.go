@@ -188,15 +188,29 @@ func (s *Store) run(ctx context.Context, o pgx.TxOptions, fn func(verify.Tx) err
 	return nil
 }
 
+// Peek runs fn with statements straight on the pool, outside an explicit
+// transaction: each is a transaction of its own (see verify.Peeker), one
+// round trip instead of three.
+func (s *Store) Peek(ctx context.Context, fn func(verify.Tx) error) error {
+	return fn(&sqltx.Tx{C: conn{s.pool}, D: dialect})
+}
+
 func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin: %w", err)
 	}
-	return batchTx{conn{tx}}, nil
+	return batchTx{conn{tx}, tx}, nil
 }
 
-type conn struct{ tx pgx.Tx }
+// querier is what pgx.Tx and *pgxpool.Pool have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type conn struct{ tx querier }
 
 func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	t, err := c.tx.Exec(ctx, q, args...)
@@ -218,7 +232,10 @@ func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
 	return c.tx.QueryRow(ctx, q, args...)
 }
 
-type batchTx struct{ conn }
+type batchTx struct {
+	conn
+	ptx pgx.Tx
+}
 
-func (b batchTx) Commit(ctx context.Context) error   { return b.tx.Commit(ctx) }
-func (b batchTx) Rollback(ctx context.Context) error { return b.tx.Rollback(ctx) }
+func (b batchTx) Commit(ctx context.Context) error   { return b.ptx.Commit(ctx) }
+func (b batchTx) Rollback(ctx context.Context) error { return b.ptx.Rollback(ctx) }

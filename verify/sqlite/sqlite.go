@@ -103,7 +103,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if s.db, err = sql.Open("sqlite", dsn("journal_mode(WAL)", "synchronous(FULL)")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if s.rdb, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
+	if s.rdb, err = sql.Open("sqlite", dsn("query_only(1)", "mmap_size(268435456)")); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -241,6 +241,22 @@ func (s *Store) View(ctx context.Context, fn func(verify.Tx) error) error {
 	return s.run(ctx, s.r, fn)
 }
 
+// Peek runs fn on one of the read-only connections without BEGIN and
+// COMMIT: each statement is a read transaction of its own (see
+// verify.Peeker). The statements ignore ctx's cancellation once started,
+// which spares the driver a goroutine per statement; they are short reads.
+func (s *Store) Peek(ctx context.Context, fn func(verify.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := s.take(ctx, s.r)
+	if err != nil {
+		return err
+	}
+	defer func() { s.r <- c }()
+	return fn(&sqltx.Tx{C: uncancelled{c}, D: dialect})
+}
+
 // Batch runs fn in the next group commit.
 func (s *Store) Batch(ctx context.Context, fn func(verify.Tx) error) error {
 	if !s.grouped {
@@ -265,11 +281,30 @@ func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.c.ExecContext(ctx, c.begin); err != nil {
+	if _, err := c.Exec(context.WithoutCancel(ctx), c.begin); err != nil {
 		s.w <- c
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	return &batchTx{pconn: c, home: s.w}, nil
+	return &batchTx{uncancelled: uncancelled{c}, home: s.w}, nil
+}
+
+// uncancelled runs a pconn's statements without ctx's cancellation: in a
+// group commit, one caller giving up must not interrupt a statement that
+// the whole batch depends on (Batcher answers it after the commit anyway),
+// and on a read of one row it spares the driver and database/sql a
+// goroutine each that would wait for ctx.
+type uncancelled struct{ c *pconn }
+
+func (u uncancelled) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return u.c.Exec(context.WithoutCancel(ctx), q, args...)
+}
+
+func (u uncancelled) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
+	return u.c.Query(context.WithoutCancel(ctx), q, args...)
+}
+
+func (u uncancelled) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
+	return u.c.QueryRow(context.WithoutCancel(ctx), q, args...)
 }
 
 // pconn is one connection held for the store's life, with its prepared
@@ -282,18 +317,31 @@ type pconn struct {
 }
 
 func (c *pconn) tx(ctx context.Context, fn func(sqltx.Conn) error) error {
-	if _, err := c.c.ExecContext(ctx, c.begin); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := c.Exec(context.WithoutCancel(ctx), c.begin); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	if err := fn(c); err != nil {
-		c.c.ExecContext(context.Background(), "ROLLBACK")
+		c.rollback()
 		return err
 	}
-	if _, err := c.c.ExecContext(context.Background(), "COMMIT"); err != nil {
-		c.c.ExecContext(context.Background(), "ROLLBACK")
+	return c.commit()
+}
+
+// commit and rollback end the transaction on c with prepared statements.
+func (c *pconn) commit() error {
+	if _, err := c.Exec(context.Background(), "COMMIT"); err != nil {
+		c.rollback()
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+func (c *pconn) rollback() error {
+	_, err := c.Exec(context.Background(), "ROLLBACK")
+	return err
 }
 
 func (c *pconn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -349,7 +397,7 @@ type rows struct{ *sql.Rows }
 func (r rows) Close() { r.Rows.Close() }
 
 type batchTx struct {
-	*pconn
+	uncancelled
 	home chan *pconn
 	done bool
 }
@@ -359,12 +407,8 @@ func (b *batchTx) Commit(ctx context.Context) error {
 		return errors.New("sqlite: transaction already finished")
 	}
 	b.done = true
-	defer func() { b.home <- b.pconn }()
-	if _, err := b.c.ExecContext(context.Background(), "COMMIT"); err != nil {
-		b.c.ExecContext(context.Background(), "ROLLBACK")
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	defer func() { b.home <- b.c }()
+	return b.c.commit()
 }
 
 func (b *batchTx) Rollback(ctx context.Context) error {
@@ -372,7 +416,6 @@ func (b *batchTx) Rollback(ctx context.Context) error {
 		return nil
 	}
 	b.done = true
-	defer func() { b.home <- b.pconn }()
-	_, err := b.c.ExecContext(context.Background(), "ROLLBACK")
-	return err
+	defer func() { b.home <- b.c }()
+	return b.c.rollback()
 }

@@ -21,7 +21,9 @@ type BatchTx interface {
 // and step see each other's conditional update: exactly one wins. An
 // operation whose function fails leaves no trace: the batch is rolled back
 // and the others run again without it (errors are rare on the hot path,
-// so this is cheaper than a savepoint per operation).
+// so this is cheaper than a savepoint per operation). The audit events the
+// operations append are written together, in one multi-row INSERT per
+// batch, just before the commit.
 type Batcher struct {
 	begin   func(context.Context) (BatchTx, error)
 	dialect *Dialect
@@ -32,6 +34,8 @@ type Batcher struct {
 
 	mu     sync.RWMutex // held for reading while enqueueing
 	closed bool
+
+	audit []*verify.AuditEvent // the writer's: events of the batch being run
 }
 
 type op struct {
@@ -149,13 +153,18 @@ func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
 	if err != nil {
 		return b.alone(live, err)
 	}
-	x := &Tx{C: tx, D: b.dialect}
+	b.audit = b.audit[:0]
+	x := &Tx{C: tx, D: b.dialect, audit: &b.audit}
 	for i, o := range live {
 		if err := o.fn(x); err != nil {
 			tx.Rollback(ctx)
 			o.reply <- err
 			return append(live[:i:i], live[i+1:]...)
 		}
+	}
+	if err := x.flushAudit(ctx); err != nil {
+		tx.Rollback(ctx)
+		return b.alone(live, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return b.alone(live, err)

@@ -47,6 +47,10 @@ type Dialect struct {
 type Tx struct {
 	C Conn
 	D *Dialect
+
+	// audit, when set (inside a group commit), collects the events of
+	// AppendAudit for one multi-row INSERT before the commit (flushAudit).
+	audit *[]*verify.AuditEvent
 }
 
 var _ verify.Tx = (*Tx)(nil)
@@ -163,12 +167,14 @@ func (x *Tx) DeleteUser(ctx context.Context, name string) error {
 
 const deviceCols = `id, kind, state, user_name, algorithm, digits, period, seed, key_id, enabled_at, created_at, drift, last_step, failures, locked_until, tags`
 
-func scanDevice(r Row) (*verify.DeviceRecord, error) {
+// scanDevice scans the deviceCols of r, after the destinations of pre.
+func scanDevice(r Row, pre ...any) (*verify.DeviceRecord, error) {
 	var d verify.DeviceRecord
 	var kind, state, tags string
 	var alg, digits, period, enabled, created, last, failures, locked int64
-	if err := r.Scan(&d.ID, &kind, &state, &d.User, &alg, &digits, &period, &d.SealedSeed, &d.KeyID,
-		&enabled, &created, &d.Drift, &last, &failures, &locked, &tags); err != nil {
+	dest := append(pre, &d.ID, &kind, &state, &d.User, &alg, &digits, &period, &d.SealedSeed, &d.KeyID,
+		&enabled, &created, &d.Drift, &last, &failures, &locked, &tags)
+	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
 	d.Kind, d.State = verify.Kind(kind), verify.State(state)
@@ -221,6 +227,29 @@ func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error
 		return nil, err
 	}
 	return d, nil
+}
+
+// UserDevice reads user's canonical name and device in one statement (one
+// snapshot, no transaction needed): the user's name by a scalar subquery
+// beside the device row. Only when the device is missing does it ask a
+// second time, to report the user first as IAM does.
+func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *verify.DeviceRecord, error) {
+	var name string
+	d, err := scanDevice(x.C.QueryRow(ctx, `SELECT coalesce((SELECT name FROM users WHERE name_key = $1), ''), `+deviceCols+` FROM devices WHERE id = $2`,
+		strings.ToLower(user), device), &name)
+	if err != nil {
+		if !x.D.IsNoRows(err) {
+			return "", nil, err
+		}
+		if _, err := x.User(ctx, user); err != nil {
+			return "", nil, err
+		}
+		return "", nil, noDevice(device)
+	}
+	if name == "" {
+		return "", nil, verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", user)
+	}
+	return name, d, nil
 }
 
 func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, limit int) ([]*verify.DeviceRecord, error) {
@@ -502,9 +531,51 @@ func (x *Tx) KeyUsage(ctx context.Context) (map[string]int, error) {
 // ---- audit
 
 func (x *Tx) AppendAudit(ctx context.Context, e *verify.AuditEvent) error {
+	if x.audit != nil {
+		*x.audit = append(*x.audit, e)
+		return nil
+	}
 	return x.C.QueryRow(ctx, `INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		t2i(e.Time), e.Actor, e.Action, e.User, e.Device, e.Outcome, e.Reason, e.Source).Scan(&e.ID)
+}
+
+// auditRows is how many events one INSERT of flushAudit carries at most:
+// 8 parameters each, far below both databases' limits.
+const auditRows = 128
+
+// flushAudit inserts the events AppendAudit collected, auditRows to a
+// statement, and forgets them. Their IDs stay zero: nothing on the hot
+// path reads them, and RETURNING a row each would cost a result set.
+func (x *Tx) flushAudit(ctx context.Context) error {
+	evs := *x.audit
+	*x.audit = evs[:0]
+	for len(evs) > 0 {
+		n := min(len(evs), auditRows)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `)
+		args := make([]any, 0, 8*n)
+		for i, e := range evs[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			for j := 1; j <= 8; j++ {
+				if j > 1 {
+					q.WriteString(", ")
+				}
+				q.WriteByte('$')
+				q.WriteString(strconv.Itoa(8*i + j))
+			}
+			q.WriteByte(')')
+			args = append(args, t2i(e.Time), e.Actor, e.Action, e.User, e.Device, e.Outcome, e.Reason, e.Source)
+		}
+		if _, err := x.C.Exec(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
 }
 
 func (x *Tx) Audit(ctx context.Context, f verify.AuditFilter) ([]verify.AuditEvent, error) {
