@@ -103,7 +103,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if s.db, err = sql.Open("sqlite", dsn("journal_mode(WAL)", "synchronous(FULL)")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if s.rdb, err = sql.Open("sqlite", dsn("query_only(1)", "mmap_size(268435456)")); err != nil {
+	if s.rdb, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
