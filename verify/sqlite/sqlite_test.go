@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,9 +69,86 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 2 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 3 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
+	}
+}
+
+// A database of schema 2 (before users and devices became WITHOUT ROWID)
+// keeps its rows through migration 3, and its indexes answer as before.
+func TestMigrateWithoutRowid(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tokenlab.db")
+	db, err := sql.Open("sqlite", "file:"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_fido.sql"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version VALUES (2)`,
+		`INSERT INTO users (name_key, name, id, path, arn, admin, require_mfa, password, created_at)
+			VALUES ('alice', 'Alice', 'AIDAALICE', '/', 'arn:aws:iam::123456789012:user/Alice', 1, 0, '', 5)`,
+		`INSERT INTO devices (id, kind, state, user_name, algorithm, digits, period, seed, key_id, enabled_at, created_at, drift, last_step, failures, locked_until, tags)
+			VALUES ('GAHT00000017', 'hardware', 'assigned', 'Alice', 0, 6, 30, x'0102', 'kek-1', 7, 6, 2, 99, 1, 0, '{"a":"b"}')`,
+		`INSERT INTO devices (id, kind, state, user_name, algorithm, digits, period, seed, key_id, created_at)
+			VALUES ('GAHT00000018', 'hardware', 'available', '', 0, 6, 30, x'0304', 'kek-1', 6)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	st, err := sqlite.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	if v, err := st.SchemaVersion(ctx); v != 3 || err != nil {
+		t.Fatalf("SchemaVersion = %d, %v", v, err)
+	}
+	err = st.View(ctx, func(tx verify.Tx) error {
+		name, d, err := tx.UserDevice(ctx, "ALICE", "GAHT00000017")
+		if err != nil {
+			return err
+		}
+		if name != "Alice" || d.User != "Alice" || d.Drift != 2 || d.LastStep != 99 || d.Failures != 1 || d.Tags["a"] != "b" || string(d.SealedSeed) != "\x01\x02" {
+			t.Errorf("after migration: %q %+v", name, d)
+		}
+		free, err := tx.Devices(ctx, verify.DeviceFilter{Kind: verify.KindHardware, State: verify.StateAvailable}, "", 10)
+		if err != nil || len(free) != 1 || free[0].ID != "GAHT00000018" {
+			t.Errorf("available devices = %v, %v", free, err)
+		}
+		n, err := tx.CountDevices(ctx, "Alice")
+		if err != nil || n != 1 {
+			t.Errorf("CountDevices = %d, %v", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tables have no rowid any more.
+	db, err = sql.Open("sqlite", "file:"+p+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, table := range []string{"users", "devices"} {
+		var n int64
+		if err := db.QueryRow(`SELECT rowid FROM ` + table + ` LIMIT 1`).Scan(&n); err == nil {
+			t.Errorf("%s still has a rowid", table)
+		}
 	}
 }
