@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -80,13 +81,18 @@ func init() {
 
 // benchResult is what bench verify prints with --json.
 type benchResult struct {
-	VerifyRPS    float64 `json:"verify_rps"`
-	BareRPS      float64 `json:"bare_rps"`
-	Ratio        float64 `json:"ratio"`
-	P50ms        float64 `json:"p50_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	BareP50ms    float64 `json:"bare_p50_ms"`
-	BareP99ms    float64 `json:"bare_p99_ms"`
+	VerifyRPS float64 `json:"verify_rps"`
+	BareRPS   float64 `json:"bare_rps"`
+	Ratio     float64 `json:"ratio"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	BareP50ms float64 `json:"bare_p50_ms"`
+	BareP99ms float64 `json:"bare_p99_ms"`
+	// CPU time of this process (user + system) per request in each phase:
+	// client, server and verifier alike, so less at the mercy of other
+	// load on the machine than the rates. Zero with --processes.
+	VerifyCPUus  float64 `json:"verify_cpu_us_per_req,omitempty"`
+	BareCPUus    float64 `json:"bare_cpu_us_per_req"`
 	Accepted     int64   `json:"accepted"`
 	Refused      int64   `json:"refused"`
 	Errors       int64   `json:"errors"`
@@ -309,13 +315,17 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		VerifyRPS: verRes.rps(), BareRPS: bareRes.rps(),
 		P50ms: verRes.pct(0.50), P99ms: verRes.pct(0.99),
 		BareP50ms: bareRes.pct(0.50), BareP99ms: bareRes.pct(0.99),
-		Accepted: verRes.ok, Refused: verRes.refused, Errors: verRes.errors,
+		BareCPUus: bareRes.cpuPerReq(),
+		Accepted:  verRes.ok, Refused: verRes.refused, Errors: verRes.errors,
 		VerifySecs: verRes.elapsed.Seconds(), BareSecs: bareRes.elapsed.Seconds(),
 		PoolDry: verRes.dry, Devices: len(pool.devs), EnrollSecs: enrollTime.Seconds(),
 		Concurrency: conc, DB: kind, Processes: procs,
 	}
 	if res.BareRPS > 0 {
 		res.Ratio = res.VerifyRPS / res.BareRPS
+	}
+	if procs == 0 {
+		res.VerifyCPUus = verRes.cpuPerReq()
 	}
 	res.GoalRatioMet, res.GoalP99Met = res.Ratio >= 0.5, res.P99ms <= 20
 	if asJSON {
@@ -326,6 +336,9 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		fmt.Fprintf(env.Stdout, "bare net/http:  %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s)\n", res.BareRPS, res.BareP50ms, res.BareP99ms, res.BareSecs)
 		fmt.Fprintf(env.Stdout, "verifier:       %8.0f checks/s  p50 %6.2f ms  p99 %6.2f ms  (%.1f s; %d accepted, %d refused, %d errors)\n", res.VerifyRPS, res.P50ms, res.P99ms, res.VerifySecs, res.Accepted, res.Refused, res.Errors)
 		fmt.Fprintf(env.Stdout, "ratio:          %8.2f          (goal ≥ 0.50: %s; p99 goal ≤ 20 ms: %s)\n", res.Ratio, yesNo(res.GoalRatioMet), yesNo(res.GoalP99Met))
+		if res.VerifyCPUus > 0 {
+			fmt.Fprintf(env.Stdout, "cpu:            %8.0f µs/check, bare %.0f µs/request (this process)\n", res.VerifyCPUus, res.BareCPUus)
+		}
 		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s; %s%s, %d clients\n", res.Devices, res.EnrollSecs, kind, procDesc(procs), conc)
 		if res.PoolDry {
 			fmt.Fprintf(env.Stdout, "note:           the device pool ran dry after %.1f s; the rates are over that time (raise --max-devices)\n", res.VerifySecs)
@@ -639,8 +652,27 @@ func parallel(ctx context.Context, conc, n int, fn func(w, i int) error) error {
 type driveResult struct {
 	ok, refused, errors int64
 	elapsed             time.Duration
+	cpu                 time.Duration // this process's user + system time
 	lat                 []time.Duration
 	dry                 bool
+}
+
+// cpuPerReq is the process CPU time per request, in microseconds.
+func (r driveResult) cpuPerReq() float64 {
+	n := r.ok + r.refused + r.errors
+	if n == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / float64(n)
+}
+
+// processCPU returns this process's user + system time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // add merges another slice's result into r.
@@ -649,6 +681,7 @@ func (r *driveResult) add(o driveResult) {
 	r.refused += o.refused
 	r.errors += o.errors
 	r.elapsed += o.elapsed
+	r.cpu += o.cpu
 	r.lat = append(r.lat, o.lat...)
 	r.dry = r.dry || o.dry
 }
@@ -683,7 +716,7 @@ func drive(ctx context.Context, conc int, dur time.Duration, one func(ctx contex
 	var dry atomic.Bool
 	lats := make([][]time.Duration, conc)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	var lastEnd atomic.Int64
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -727,7 +760,7 @@ func drive(ctx context.Context, conc int, dur time.Duration, one func(ctx contex
 	if dry.Load() {
 		el = time.Duration(lastEnd.Load())
 	}
-	return driveResult{ok: ok.Load(), refused: refused.Load(), errors: errs.Load(), elapsed: el, lat: all, dry: dry.Load()}
+	return driveResult{ok: ok.Load(), refused: refused.Load(), errors: errs.Load(), elapsed: el, cpu: processCPU() - cpu0, lat: all, dry: dry.Load()}
 }
 
 func jsonMarshal(v any) ([]byte, error) {
