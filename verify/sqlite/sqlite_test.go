@@ -69,15 +69,16 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 3 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 4 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
 	}
 }
 
-// A database of schema 2 (before users and devices became WITHOUT ROWID)
-// keeps its rows through migration 3, and its indexes answer as before.
+// A database of schema 2 (before users, devices and access keys became
+// WITHOUT ROWID) keeps its rows through migrations 3 and 4, and its
+// indexes answer as before.
 func TestMigrateWithoutRowid(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokenlab.db")
 	db, err := sql.Open("sqlite", "file:"+p)
@@ -102,6 +103,8 @@ func TestMigrateWithoutRowid(t *testing.T) {
 			VALUES ('GAHT00000017', 'hardware', 'assigned', 'Alice', 0, 6, 30, x'0102', 'kek-1', 7, 6, 2, 99, 1, 0, '{"a":"b"}')`,
 		`INSERT INTO devices (id, kind, state, user_name, algorithm, digits, period, seed, key_id, created_at)
 			VALUES ('GAHT00000018', 'hardware', 'available', '', 0, 6, 30, x'0304', 'kek-1', 6)`,
+		`INSERT INTO access_keys (id, user_name, status, created_at, secret, key_id, session, expires, mfa, mfa_device)
+			VALUES ('AKIAEXAMPLE0000001', 'Alice', 'Active', 8, x'0506', 'kek-1', 0, 0, 0, '')`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -115,7 +118,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := t.Context()
-	if v, err := st.SchemaVersion(ctx); v != 3 || err != nil {
+	if v, err := st.SchemaVersion(ctx); v != 4 || err != nil {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	err = st.View(ctx, func(tx verify.Tx) error {
@@ -134,6 +137,10 @@ func TestMigrateWithoutRowid(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Errorf("CountDevices = %d, %v", n, err)
 		}
+		keys, err := tx.AccessKeys(ctx, "Alice", false)
+		if err != nil || len(keys) != 1 || keys[0].ID != "AKIAEXAMPLE0000001" || string(keys[0].Sealed) != "\x05\x06" {
+			t.Errorf("AccessKeys = %+v, %v", keys, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -145,7 +152,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, table := range []string{"users", "devices"} {
+	for _, table := range []string{"users", "devices", "access_keys"} {
 		var n int64
 		if err := db.QueryRow(`SELECT rowid FROM ` + table + ` LIMIT 1`).Scan(&n); err == nil {
 			t.Errorf("%s still has a rowid", table)
