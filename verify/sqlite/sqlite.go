@@ -6,7 +6,11 @@
 // on disk before its answer leaves. Throughput comes from group commit: all
 // writes go through one connection, and Batch (the hot path of Check and
 // CreateSession) gathers concurrent decisions into one transaction and one
-// fsync. Reads use a separate pool of read-only connections. Several
+// fsync. Reads use a separate pool of read-only connections; the check
+// path's read of user and device is one statement there, without BEGIN and
+// COMMIT (Peek), on tables clustered on their keys (WITHOUT ROWID, since
+// migration 3): after every commit a reader's page cache starts over, so
+// each check walks its B-trees from disk pages again. Several
 // processes may share the file (busy_timeout and BEGIN IMMEDIATE serialize
 // them); the conditional updates keep replays out across them.
 //
