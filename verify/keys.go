@@ -90,6 +90,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, user, id string) error {
 	if err := validUserName(user, 128); err != nil {
 		return err
 	}
+	defer s.keys.forget(id) // also when it fails: a commit may have happened
 	return s.update(ctx, "delete-access-key", user, "", func(tx Tx, _ *error) error {
 		u, err := tx.User(ctx, user)
 		if err != nil {
@@ -131,11 +132,20 @@ func (s *Service) ListAccessKeys(ctx context.Context, user string) ([]AccessKey,
 }
 
 // LookupAccessKey returns an access key with its secret (and session
-// token) for a signature check; ENOTFOUND if unknown or expired.
+// token) for a signature check; ENOTFOUND if unknown or expired. Keys
+// found are kept for [Config.AccessKeyCacheTTL] (see keyCache).
 func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, error) {
 	if len(id) < 16 || len(id) > 128 {
 		return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s cannot be found.", trunc(id))
 	}
+	now := s.now()
+	if k, ok := s.keys.get(id, now); ok {
+		if !k.Expires.IsZero() && !now.Before(k.Expires) { // a session key
+			return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s has expired.", trunc(id))
+		}
+		return k, nil
+	}
+	gen := s.keys.generation()
 	var k *AccessKeyRecord
 	err := s.peek(ctx, func(tx Tx) (err error) {
 		k, err = tx.AccessKey(ctx, id)
@@ -144,7 +154,7 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 	if err != nil {
 		return AccessKey{}, s.internal("lookup-access-key", err)
 	}
-	if k.Session && !s.now().Before(k.Expires) {
+	if k.Session && !now.Before(k.Expires) {
 		return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s has expired.", trunc(id))
 	}
 	secret, token, err := s.openKey(k)
@@ -153,6 +163,7 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 	}
 	out := k.AccessKey
 	out.Secret, out.SessionToken = secret, token
+	s.keys.put(out, gen, now)
 	return out, nil
 }
 

@@ -41,6 +41,13 @@ type Config struct {
 	LockBackoff time.Duration
 	LockMax     time.Duration
 
+	// AccessKeyCacheTTL is how long LookupAccessKey keeps a key it found,
+	// secret unsealed, in memory: a key deleted by another process sharing
+	// the database stays usable here that long (one deleted through this
+	// Service is forgotten at once). Default 5 s; negative turns the cache
+	// off.
+	AccessKeyCacheTTL time.Duration
+
 	// Logger receives operational messages; never a code, seed or secret.
 	// Default: discard.
 	Logger *slog.Logger
@@ -55,6 +62,8 @@ type Service struct {
 
 	mu     sync.RWMutex
 	sealer Sealer
+
+	keys keyCache // LookupAccessKey's
 }
 
 var _ Verifier = (*Service)(nil)
@@ -88,7 +97,10 @@ func New(store Store, sealer Sealer, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, sealer: sealer, cfg: cfg, log: cfg.Logger}
+	if cfg.AccessKeyCacheTTL == 0 {
+		cfg.AccessKeyCacheTTL = 5 * time.Second
+	}
+	return &Service{store: store, sealer: sealer, cfg: cfg, log: cfg.Logger, keys: keyCache{ttl: cfg.AccessKeyCacheTTL}}
 }
 
 // Config returns the configuration in effect, defaults filled in.

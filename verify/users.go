@@ -148,6 +148,7 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 	if err := validUserName(name, 128); err != nil {
 		return err
 	}
+	defer s.keys.forget("") // its session keys go with it
 	return s.update(ctx, "delete-user", name, "", func(tx Tx, _ *error) error {
 		u, err := tx.LockUser(ctx, name)
 		if err != nil {
