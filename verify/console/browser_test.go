@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenlab/tokenlab/emulator"
+	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
@@ -273,7 +274,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := emulator.NewVirtualMFA(emulator.Options{Seed: key.Seed, Spec: key.Spec, ARN: arn})
+	app, err := emulator.NewVirtualMFA(emulator.Options{Seed: key.Seed, Spec: key.Spec, ARN: arn, Time: hw.TimeFunc(e.totp)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestBrowser(t *testing.T) {
 	t.Log("hardware token from an imported batch")
 	fobs := e.batch(8, "GABT") // a PSKC seed file from the production line, imported
 	b.assign("hardware", "", "#hardware-form")
-	c1, c2 := codes(t, fobs[0].Token)
+	c1, c2 := e.codes(fobs[0].Token)
 	b.do("hardware token",
 		chromedp.SendKeys(chromedp.CSS("#serial"), string(fobs[0].Serial())),
 		chromedp.SendKeys(chromedp.CSS("#code1"), c1),
@@ -318,8 +319,8 @@ func TestBrowser(t *testing.T) {
 
 	t.Log("resync the token after its clock ran ten minutes ahead")
 	b.do("resync page", chromedp.Click(chromedp.CSS(row(verify.KindHardware)+" a.resync")), chromedp.WaitVisible(chromedp.CSS("#resync-form")),
-		chromedp.SendKeys(chromedp.CSS("#code1"), codeAt(t, fobs[0].Token, 20)),
-		chromedp.SendKeys(chromedp.CSS("#code2"), codeAt(t, fobs[0].Token, 21)))
+		chromedp.SendKeys(chromedp.CSS("#code1"), e.codeAt(fobs[0].Token, 20)),
+		chromedp.SendKeys(chromedp.CSS("#code2"), e.codeAt(fobs[0].Token, 21)))
 	b.screenshot("resync")
 	b.submit("resync", "#resync", "#flash")
 	if msg := b.text("#flash"); !strings.Contains(msg, "resynchronized") {
@@ -342,7 +343,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Log("the ninth device is refused on the page")
 	for _, f := range fobs[1:7] { // 2 + 6 = 8 devices
-		a, bb := codes(t, f.Token)
+		a, bb := e.codes(f.Token)
 		if err := e.svc.Enable(e.ctx, "alice", string(f.Serial()), a, bb); err != nil {
 			t.Fatal(err)
 		}

@@ -280,7 +280,7 @@ func TestNinthDevice(t *testing.T) {
 	e := newEnv(t)
 	fobs := e.hardware(7, "GAKT")
 	for _, f := range fobs {
-		c1, c2 := codes(t, f.Token)
+		c1, c2 := e.codes(f.Token)
 		if err := e.svc.Enable(e.ctx, "alice", string(f.Serial()), c1, c2); err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +289,7 @@ func TestNinthDevice(t *testing.T) {
 	if !mfa {
 		t.Fatal("no MFA step")
 	}
-	if err := c.Code(e.ctx, string(fobs[0].Serial()), codeAt(t, fobs[0].Token, 2)); err != nil {
+	if err := c.Code(e.ctx, string(fobs[0].Serial()), e.codeAt(fobs[0].Token, 2)); err != nil {
 		t.Fatal(err)
 	}
 	key := newKey(t, "")
@@ -303,7 +303,7 @@ func TestNinthDevice(t *testing.T) {
 	}
 	// A ninth through the verifier directly is refused as well.
 	more := e.hardware(1, "GALT")
-	m1, m2 := codes(t, more[0].Token)
+	m1, m2 := e.codes(more[0].Token)
 	if err := e.svc.Enable(e.ctx, "alice", string(more[0].Serial()), m1, m2); verify.CodeOf(err) != verify.ELIMIT {
 		t.Fatalf("Enable of a 9th: %v", err)
 	}

@@ -54,6 +54,11 @@ type env struct {
 	srv   *httptest.Server
 	url   string // http://localhost:PORT
 	clock *clock // the console's clock (sessions)
+	// totpNow is the verifier's clock: real time pinned to the middle of
+	// the step current when the env was made. A test that runs longer than
+	// one 30-s step (the browser test does) then never sees a step boundary
+	// fall between computing a code and submitting it.
+	totpNow time.Time
 }
 
 const password = "correct horse battery"
@@ -80,7 +85,8 @@ func newEnvOn(t *testing.T, st verify.Store) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: verify.WithActor(context.Background(), verify.Actor{Name: "tester", Source: "test"}), clock: &clock{}}
-	e.svc = verify.New(st, sl, verify.Config{})
+	e.totpNow = time.Now().Truncate(30 * time.Second).Add(15 * time.Second)
+	e.svc = verify.New(st, sl, verify.Config{Now: e.totp})
 	e.con, err = console.New(e.svc, console.Config{Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -221,30 +227,26 @@ func (e *env) batch(n int, prefix string) []*emulator.KeyFob {
 	return fobs
 }
 
-// codes returns two consecutive codes of a token, for now and the next step.
-func codes(t *testing.T, tok *emulator.Token) (string, string) {
-	t.Helper()
-	k, err := tok.Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Seed.Wipe()
-	now := time.Now()
-	h := token.NewHOTPer(k.Spec.Algorithm, k.Spec.Digits, k.Seed)
-	st := k.Spec.Step(now)
-	return string(h.Append(nil, st)), string(h.Append(nil, st+1))
+// totp is the verifier's clock (see env.totpNow); emulated apps use it too.
+func (e *env) totp() time.Time { return e.totpNow }
+
+// codes returns two consecutive codes of a token, for the verifier's now
+// and the next step.
+func (e *env) codes(tok *emulator.Token) (string, string) {
+	e.t.Helper()
+	return e.codeAt(tok, 0), e.codeAt(tok, 1)
 }
 
-// codeAt returns a token's code k steps from now.
-func codeAt(t *testing.T, tok *emulator.Token, k int) string {
-	t.Helper()
+// codeAt returns a token's code k steps from the verifier's now.
+func (e *env) codeAt(tok *emulator.Token, k int) string {
+	e.t.Helper()
 	key, err := tok.Key()
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	defer key.Seed.Wipe()
 	h := token.NewHOTPer(key.Spec.Algorithm, key.Spec.Digits, key.Seed)
-	return string(h.Append(nil, uint64(int64(key.Spec.Step(time.Now()))+int64(k))))
+	return string(h.Append(nil, uint64(int64(key.Spec.Step(e.totp()))+int64(k))))
 }
 
 // audited reports whether the audit log has an event matching action,
