@@ -69,7 +69,7 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 5 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 3 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
@@ -118,7 +118,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := t.Context()
-	if v, err := st.SchemaVersion(ctx); v != 5 || err != nil {
+	if v, err := st.SchemaVersion(ctx); v != 3 || err != nil {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	err = st.View(ctx, func(tx verify.Tx) error {
