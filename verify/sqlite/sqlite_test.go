@@ -76,9 +76,8 @@ func TestOpenTwice(t *testing.T) {
 	}
 }
 
-// A database of schema 2 (before users and devices became WITHOUT ROWID,
-// and access keys too for a while) keeps its rows through migrations 3 to
-// 5, and its indexes answer as before.
+// A database of schema 2 (before users and devices became WITHOUT ROWID)
+// keeps its rows through migration 3, and its indexes answer as before.
 func TestMigrateWithoutRowid(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokenlab.db")
 	db, err := sql.Open("sqlite", "file:"+p)
