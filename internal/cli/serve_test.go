@@ -242,7 +242,9 @@ func testServeCrash(t *testing.T, bin string) {
 	const devices = 1000
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	p := startServe(t, bin, dir)
+	// At debug level, so the search for seeds in the log below covers
+	// everything the server can say.
+	p := startServe(t, bin, dir, "--log-level", "debug")
 	c := p.client(t)
 
 	type dev struct {
@@ -329,8 +331,9 @@ func testServeCrash(t *testing.T, bin string) {
 		t.Fatalf("only %d enrollments acknowledged; the server was never killed:\n%s", acks.Load(), p.log)
 	}
 	t.Logf("%d enrollments and %d accepted codes acknowledged before and around the kill", len(enrolled), len(accepted))
+	before := p
 
-	p = startServe(t, bin, dir)
+	p = startServe(t, bin, dir, "--log-level", "debug")
 	c = p.client(t)
 	for i := range enrolled {
 		d, err := c.GetDevice(ctx, devs[i].arn)
@@ -351,6 +354,16 @@ func testServeCrash(t *testing.T, bin string) {
 		}
 	}
 	p.stop(t)
+
+	// No seed in the clear in either server's log: raw, hex or base32.
+	logs := before.log.String() + p.log.String()
+	for _, d := range devs {
+		for _, form := range []string{string(d.seed), d.seed.Hex(), strings.ToUpper(d.seed.Hex()), d.seed.Base32()} {
+			if strings.Contains(logs, form) {
+				t.Fatalf("the server's log holds the seed of %s", d.arn)
+			}
+		}
+	}
 }
 
 // testServeMultiProcess sends the same valid code at once to 3 servers
