@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -65,8 +66,8 @@ func TestAccessKeyCache(t *testing.T) {
 			t.Fatalf("session key before expiry: %+v, %v", got, err)
 		}
 		e.clock.Advance(time.Second)
-		if _, err := e.svc.LookupAccessKey(e.ctx, s.ID); verify.CodeOf(err) != verify.ENOTFOUND {
-			t.Fatalf("expired session key: %v, want ENOTFOUND", err)
+		if _, err := e.svc.LookupAccessKey(e.ctx, s.ID); !errors.Is(err, &verify.Error{Code: verify.EUNAUTHORIZED, Reason: verify.ReasonExpired}) {
+			t.Fatalf("expired session key: %v, want EUNAUTHORIZED expired", err)
 		}
 	})
 }

@@ -141,7 +141,7 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 	now := s.now()
 	if k, ok := s.keys.get(id, now); ok {
 		if !k.Expires.IsZero() && !now.Before(k.Expires) { // a session key
-			return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s has expired.", trunc(id))
+			return AccessKey{}, expiredKey(id)
 		}
 		return k, nil
 	}
@@ -155,7 +155,7 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 		return AccessKey{}, s.internal("lookup-access-key", err)
 	}
 	if k.Session && !now.Before(k.Expires) {
-		return AccessKey{}, Errorf(ENOTFOUND, "The Access Key with id %s has expired.", trunc(id))
+		return AccessKey{}, expiredKey(id)
 	}
 	secret, token, err := s.openKey(k)
 	if err != nil {
@@ -165,6 +165,12 @@ func (s *Service) LookupAccessKey(ctx context.Context, id string) (AccessKey, er
 	out.Secret, out.SessionToken = secret, token
 	s.keys.put(out, gen, now)
 	return out, nil
+}
+
+// expiredKey is LookupAccessKey's answer for a session key past its
+// expiry: distinct from an unknown key, as STS answers ExpiredToken.
+func expiredKey(id string) error {
+	return &Error{Code: EUNAUTHORIZED, Reason: ReasonExpired, Message: fmt.Sprintf("The Access Key with id %s has expired.", trunc(id))}
 }
 
 // CreateSession is STS GetSessionToken with MFA: it checks code on device

@@ -409,6 +409,8 @@ func TestSessionsAndKeys(t *testing.T) {
 		wantErr(t, err, verify.EINVALID, "")
 		e.clock.Advance(time.Hour)
 		_, err = e.svc.LookupAccessKey(e.ctx, k.ID)
+		wantErr(t, err, verify.EUNAUTHORIZED, verify.ReasonExpired)
+		_, err = e.svc.LookupAccessKey(e.ctx, "ASIA"+strings.Repeat("Z", 16))
 		wantErr(t, err, verify.ENOTFOUND, "")
 
 		// Long-term keys.

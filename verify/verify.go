@@ -86,6 +86,9 @@ const (
 	ReasonLocked     Reason = "locked"      // too many failures; wait or unlock
 	ReasonNotEnabled Reason = "not-enabled" // the device is not enabled for this user
 	ReasonLost       Reason = "lost"        // the device was reported lost
+	// ReasonExpired goes with EUNAUTHORIZED from LookupAccessKey: the
+	// key is a session key past its expiry (STS's ExpiredToken).
+	ReasonExpired Reason = "expired"
 )
 
 // Decision is the outcome of a code check.
@@ -204,7 +207,7 @@ type Verifier interface {
 	CreateAccessKey(ctx context.Context, user string) (AccessKey, error)
 	DeleteAccessKey(ctx context.Context, user, id string) error
 	ListAccessKeys(ctx context.Context, user string) ([]AccessKey, error)
-	LookupAccessKey(ctx context.Context, id string) (AccessKey, error) // with Secret; ENOTFOUND if unknown or expired
+	LookupAccessKey(ctx context.Context, id string) (AccessKey, error) // with Secret; ENOTFOUND if unknown, EUNAUTHORIZED with ReasonExpired if an expired session key
 	// CreateSession checks code on device (all the rules, replay included)
 	// and issues temporary credentials carrying "MFA present".
 	CreateSession(ctx context.Context, user, device, code string, d time.Duration) (AccessKey, error)

@@ -45,7 +45,7 @@ func Bootstrap(ctx context.Context, v verify.Verifier, dataDir string) error {
 		if err == nil && k.Secret == secret && k.User == AdminUser {
 			return os.Chmod(path, 0o600)
 		}
-		if err != nil && verify.CodeOf(err) != verify.ENOTFOUND {
+		if err != nil && verify.CodeOf(err) != verify.ENOTFOUND && verify.CodeOf(err) != verify.EUNAUTHORIZED {
 			return fmt.Errorf("iamapi: bootstrap: %w", err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {

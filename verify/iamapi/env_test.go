@@ -44,6 +44,13 @@ func (c *clock) Step() {
 	c.offset += next.Sub(now)
 }
 
+// Advance moves the clock forward by d.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 // env is an IAM/STS endpoint over a verifier, served by httptest, with an
 // administrator key.
 type env struct {

@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
@@ -296,6 +298,40 @@ func TestSelfServiceAndRequireMFA(t *testing.T) {
 	wantCode(t, err, "InvalidClientTokenId", 403)
 	_, err = c.DeleteAccessKey(bg, &iam.DeleteAccessKeyInput{UserName: aws.String("dave"), AccessKeyId: aws.String(dave.AccessKeyID)})
 	wantCode(t, err, "NoSuchEntity", 404)
+}
+
+// TestExpiredSession: once a session's credentials expire, STS answers
+// ExpiredToken (HTTP 403), not InvalidClientTokenId, as AWS does; a
+// session key that never existed is still InvalidClientTokenId.
+func TestExpiredSession(t *testing.T) {
+	e := newEnv(t, iamapi.Config{})
+	c := e.iam(e.admin)
+	must[*iam.CreateUserOutput](t)(c.CreateUser(bg, &iam.CreateUserInput{UserName: aws.String("frank")}))
+	frank := e.key("frank")
+	cv := must[*iam.CreateVirtualMFADeviceOutput](t)(c.CreateVirtualMFADevice(bg, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String("frank")}))
+	seed := must[token.Seed](t)(token.ParseBase32Seed(string(cv.VirtualMFADevice.Base32StringSeed)))
+	codes := e.codes(seed, -1, 2)
+	must[*iam.EnableMFADeviceOutput](t)(c.EnableMFADevice(bg, &iam.EnableMFADeviceInput{UserName: aws.String("frank"), SerialNumber: cv.VirtualMFADevice.SerialNumber, AuthenticationCode1: aws.String(codes[0]), AuthenticationCode2: aws.String(codes[1])}))
+	e.clock.Step()
+	sess := credsOf(must[*sts.GetSessionTokenOutput](t)(e.sts(frank).GetSessionToken(bg, &sts.GetSessionTokenInput{SerialNumber: cv.VirtualMFADevice.SerialNumber, TokenCode: aws.String(e.codes(seed, 0, 1)[0]), DurationSeconds: aws.Int32(900)})))
+	must[*sts.GetCallerIdentityOutput](t)(e.sts(sess).GetCallerIdentity(bg, &sts.GetCallerIdentityInput{}))
+
+	e.clock.Advance(900 * time.Second)
+	_, err := e.sts(sess).GetCallerIdentity(bg, &sts.GetCallerIdentityInput{})
+	wantCode(t, err, "ExpiredToken", 403)
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorMessage() != "The security token included in the request is expired" {
+		t.Errorf("expired session: message %v", err)
+	}
+	_, err = e.iam(sess).ListMFADevices(bg, &iam.ListMFADevicesInput{})
+	wantCode(t, err, "ExpiredToken", 403)
+
+	unknown := sess
+	unknown.AccessKeyID = "ASIA" + strings.Repeat("Q", 16)
+	_, err = e.sts(unknown).GetCallerIdentity(bg, &sts.GetCallerIdentityInput{})
+	wantCode(t, err, "InvalidClientTokenId", 403)
+	// The long-term key is unaffected.
+	must[*sts.GetCallerIdentityOutput](t)(e.sts(frank).GetCallerIdentity(bg, &sts.GetCallerIdentityInput{}))
 }
 
 func credsOf(o *sts.GetSessionTokenOutput) aws.Credentials {

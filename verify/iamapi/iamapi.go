@@ -224,6 +224,8 @@ func sigError(err error) error {
 var (
 	errInvalidToken = errf(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
 	errExpiredToken = errf(403, "ExpiredToken", "The security token included in the request is expired")
+	// errKeyExpired matches LookupAccessKey's error for an expired session key.
+	errKeyExpired = &verify.Error{Code: verify.EUNAUTHORIZED, Reason: verify.ReasonExpired}
 )
 
 // authenticate finds the key that signed the request, checks the
@@ -231,6 +233,8 @@ var (
 func (h *Handler) authenticate(ctx context.Context, r *http.Request, q *sigv4.Request, body []byte) (verify.AccessKey, error) {
 	key, err := h.v.LookupAccessKey(ctx, q.AccessKeyID)
 	switch {
+	case errors.Is(err, errKeyExpired):
+		return key, errExpiredToken
 	case verify.CodeOf(err) == verify.ENOTFOUND || verify.CodeOf(err) == verify.EINVALID:
 		return key, errInvalidToken
 	case err != nil:
