@@ -21,6 +21,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -167,6 +168,7 @@ func (s *Store) closeConns() error {
 		for _, st := range c.stmts {
 			st.Close()
 		}
+		c.closeRaw()
 		c.c.Close()
 	}
 	s.all = nil
@@ -318,6 +320,7 @@ type pconn struct {
 	c     *sql.Conn
 	begin string
 	stmts map[string]*sql.Stmt // only used by the goroutine holding the pconn
+	raw   map[string]driver.Stmt
 }
 
 func (c *pconn) tx(ctx context.Context, fn func(sqltx.Conn) error) error {
@@ -360,7 +363,16 @@ func (c *pconn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// Exec and QueryRow run on the driver's connection and statements
+// (rawExec, rawQueryRow), below database/sql: its per-call locking,
+// argument conversion, Rows and reflective Scan cost more than the
+// single-row statements of the check path themselves. Query, with many
+// rows, stays on database/sql.
 func (c *pconn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return c.rawExec(ctx, q, args)
+}
+
+func (c *pconn) sqlExec(ctx context.Context, q string, args ...any) (int64, error) {
 	st, err := c.stmt(ctx, q)
 	if err != nil {
 		return 0, err
@@ -385,6 +397,10 @@ func (c *pconn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, e
 }
 
 func (c *pconn) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
+	return rawRow{c: c, ctx: ctx, q: q, args: args}
+}
+
+func (c *pconn) sqlQueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
 	st, err := c.stmt(ctx, q)
 	if err != nil {
 		return errRow{err}
