@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/tokenlab/tokenlab/verify/internal/sqltx"
 )
@@ -15,9 +17,20 @@ import (
 // destination type it does not convert itself.
 var errUnsupported = errors.New("sqlite: destination not supported by the raw path")
 
+// rawStmt is a statement prepared on the driver connection, with its
+// $N parameters turned into plain ? ones: order[k] is the argument (from
+// 0) bound to the k-th ?. SQLite keeps $N in a list it scans for every
+// parameter the driver binds (modernc asks each one's name), quadratic
+// in the parameters of the group commit's multi-row audit INSERT; plain
+// ? parameters have no name.
+type rawStmt struct {
+	st    driver.Stmt
+	order []int
+}
+
 // rawStmt returns q prepared on the driver connection dc, once per pconn.
 // Called only inside c.c.Raw, by the goroutine holding c.
-func (c *pconn) rawStmt(ctx context.Context, dc any, q string) (driver.Stmt, error) {
+func (c *pconn) rawStmt(ctx context.Context, dc any, q string) (*rawStmt, error) {
 	if st, ok := c.raw[q]; ok {
 		return st, nil
 	}
@@ -25,15 +38,50 @@ func (c *pconn) rawStmt(ctx context.Context, dc any, q string) (driver.Stmt, err
 	if !ok {
 		return nil, fmt.Errorf("sqlite: driver connection %T cannot prepare with a context", dc)
 	}
-	st, err := pc.PrepareContext(ctx, q)
+	text, order := positional(q)
+	st, err := pc.PrepareContext(ctx, text)
 	if err != nil {
 		return nil, err
 	}
 	if c.raw == nil {
-		c.raw = map[string]driver.Stmt{}
+		c.raw = map[string]*rawStmt{}
 	}
-	c.raw[q] = st
-	return st, nil
+	r := &rawStmt{st: st, order: order}
+	c.raw[q] = r
+	return r, nil
+}
+
+// positional rewrites the $N parameters of q (outside quoted text) as ?,
+// and returns for each ? in order the argument index N-1. A $ not
+// followed by digits is left alone.
+func positional(q string) (string, []int) {
+	var b strings.Builder
+	b.Grow(len(q))
+	var order []int
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		ch := q[i]
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+		case ch == '\'' || ch == '"':
+			quote = ch
+		case ch == '$' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			n, _ := strconv.Atoi(q[i+1 : j])
+			order = append(order, n-1)
+			b.WriteByte('?')
+			i = j - 1
+			continue
+		}
+		b.WriteByte(ch)
+	}
+	return b.String(), order
 }
 
 func (c *pconn) closeRaw() {
@@ -42,7 +90,7 @@ func (c *pconn) closeRaw() {
 	}
 	c.c.Raw(func(any) error {
 		for _, st := range c.raw {
-			st.Close()
+			st.st.Close()
 		}
 		return nil
 	})
@@ -50,10 +98,14 @@ func (c *pconn) closeRaw() {
 }
 
 // namedArgs converts args as database/sql would for a driver without its
-// own converter: ordinal parameters, driver.Value types.
-func namedArgs(args []any) ([]driver.NamedValue, error) {
-	nv := make([]driver.NamedValue, len(args))
-	for i, a := range args {
+// own converter (driver.Value types), in the order of st's parameters.
+func namedArgs(st *rawStmt, all []any) ([]driver.NamedValue, error) {
+	nv := make([]driver.NamedValue, len(st.order))
+	for k, i := range st.order {
+		if i < 0 || i >= len(all) {
+			return nil, fmt.Errorf("sqlite: missing argument %d", i+1)
+		}
+		a := all[i]
 		v, ok := a.(driver.Value)
 		switch a.(type) {
 		case int64, string, []byte, float64, bool, nil:
@@ -67,22 +119,22 @@ func namedArgs(args []any) ([]driver.NamedValue, error) {
 		if !ok {
 			return nil, fmt.Errorf("sqlite: argument %d: unsupported type %T", i+1, a)
 		}
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		nv[k] = driver.NamedValue{Ordinal: k + 1, Value: v}
 	}
 	return nv, nil
 }
 
 func (c *pconn) rawExec(ctx context.Context, q string, args []any) (n int64, err error) {
-	nv, err := namedArgs(args)
-	if err != nil {
-		return 0, err
-	}
 	err = c.c.Raw(func(dc any) error {
 		st, err := c.rawStmt(ctx, dc, q)
 		if err != nil {
 			return err
 		}
-		ex, ok := st.(driver.StmtExecContext)
+		nv, err := namedArgs(st, args)
+		if err != nil {
+			return err
+		}
+		ex, ok := st.st.(driver.StmtExecContext)
 		if !ok {
 			return fmt.Errorf("sqlite: statement %T cannot execute with a context", st)
 		}
@@ -121,16 +173,16 @@ func (r rawRow) scan(dest []any) error {
 			return errUnsupported
 		}
 	}
-	nv, err := namedArgs(r.args)
-	if err != nil {
-		return err
-	}
 	return r.c.c.Raw(func(dc any) error {
 		st, err := r.c.rawStmt(r.ctx, dc, r.q)
 		if err != nil {
 			return err
 		}
-		qc, ok := st.(driver.StmtQueryContext)
+		nv, err := namedArgs(st, r.args)
+		if err != nil {
+			return err
+		}
+		qc, ok := st.st.(driver.StmtQueryContext)
 		if !ok {
 			return fmt.Errorf("sqlite: statement %T cannot query with a context", st)
 		}

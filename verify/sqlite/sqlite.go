@@ -21,7 +21,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -320,7 +319,7 @@ type pconn struct {
 	c     *sql.Conn
 	begin string
 	stmts map[string]*sql.Stmt // only used by the goroutine holding the pconn
-	raw   map[string]driver.Stmt
+	raw   map[string]*rawStmt
 }
 
 func (c *pconn) tx(ctx context.Context, fn func(sqltx.Conn) error) error {
