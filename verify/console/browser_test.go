@@ -93,11 +93,29 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.screenshot("failed-" + what)
-		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
-		b.t.Fatalf("%s: %v (at %s)", what, err, loc)
+	for _, step := range steps {
+		if err := retryNavigation(func() error { return chromedp.Do(ctx, step) }); err != nil {
+			b.screenshot("failed-" + what)
+			loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+			b.t.Fatalf("%s: %v (at %s)", what, err, loc)
+		}
 	}
+}
+
+// retryNavigation runs f again while it fails because the page it was
+// looking at is being replaced: a step that runs while a click's
+// navigation swaps the document gets "Cannot find context with specified
+// id" from the DevTools protocol. Such a step failed while finding its
+// page, before it had any effect, so running it again is safe.
+func retryNavigation(f func() error) error {
+	var err error
+	for try := 0; try < 10; try++ {
+		if err = f(); err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // screenshot saves the page as NN-name.png among the artifacts.
@@ -134,7 +152,11 @@ func (b *browser) submit(what, sel, ok string) {
 }
 
 func (b *browser) present(sel string) bool {
-	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+	var n bool
+	err := retryNavigation(func() (err error) {
+		n, err = chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+		return err
+	})
 	return err == nil && n
 }
 
@@ -142,7 +164,11 @@ func (b *browser) text(sel string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	var s string
+	err := retryNavigation(func() (err error) {
+		s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		return err
+	})
 	if err != nil {
 		b.screenshot("failed-text")
 		b.t.Fatalf("text of %s: %v", sel, err)
@@ -183,7 +209,11 @@ func (b *browser) assign(choice, name, wait string) {
 }
 
 func (b *browser) location() string {
-	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	var loc string
+	err := retryNavigation(func() (err error) {
+		loc, err = chromedp.Run(b.ctx, chromedp.Location())
+		return err
+	})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -252,7 +282,11 @@ func TestBrowser(t *testing.T) {
 	t.Log("authenticator app: QR code decoded with zbarimg, two codes of an emulated virtual MFA")
 	b.assign("virtual", "phone", "#qr")
 	b.screenshot("assign-virtual-qr")
-	qr, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS("#qr"), chromedp.NodeVisible))
+	var qr []byte
+	err = retryNavigation(func() (err error) {
+		qr, err = chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS("#qr"), chromedp.NodeVisible))
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
