@@ -371,18 +371,6 @@ func (c *pconn) Exec(ctx context.Context, q string, args ...any) (int64, error) 
 	return c.rawExec(ctx, q, args)
 }
 
-func (c *pconn) sqlExec(ctx context.Context, q string, args ...any) (int64, error) {
-	st, err := c.stmt(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	r, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
-	}
-	return r.RowsAffected()
-}
-
 func (c *pconn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
 	st, err := c.stmt(ctx, q)
 	if err != nil {

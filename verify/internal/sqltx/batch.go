@@ -43,7 +43,6 @@ type Batcher struct {
 type op struct {
 	ctx   context.Context
 	fn    func(verify.Tx) error
-	err   error
 	reply chan error
 }
 
