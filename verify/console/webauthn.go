@@ -183,6 +183,22 @@ func (c *Console) registerBegin(q *req) {
 	writeJSON(q.w, http.StatusOK, creation)
 }
 
+// ceremonyParties returns the relying party and the signed-in user a
+// ceremony's finish step checks against; on failure it has answered.
+func (c *Console) ceremonyParties(q *req) (*webauthn.WebAuthn, *waUser, bool) {
+	rp, err := c.relyingParty(q)
+	if err != nil {
+		writeJSON(q.w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return nil, nil, false
+	}
+	wu, err := c.waUser(q)
+	if err != nil {
+		writeJSON(q.w, statusOf(err), map[string]string{"error": message(err)})
+		return nil, nil, false
+	}
+	return rp, wu, true
+}
+
 func (c *Console) registerFinish(q *req) {
 	const action = "fido-register"
 	if q.ss.ceremony != "register" || q.ss.wa == nil {
@@ -196,14 +212,8 @@ func (c *Console) registerFinish(q *req) {
 		c.ceremonyFail(q, action, "", reason, msg, http.StatusBadRequest)
 		return
 	}
-	rp, err := c.relyingParty(q)
-	if err != nil {
-		writeJSON(q.w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
-	}
-	wu, err := c.waUser(q)
-	if err != nil {
-		writeJSON(q.w, statusOf(err), map[string]string{"error": message(err)})
+	rp, wu, ok := c.ceremonyParties(q)
+	if !ok {
 		return
 	}
 	cred, err := rp.CreateCredential(wu, sd, parsed)
@@ -245,14 +255,8 @@ func (c *Console) registerFinish(q *req) {
 // ---- authentication (the second factor at sign-in)
 
 func (c *Console) loginBegin(q *req) {
-	rp, err := c.relyingParty(q)
-	if err != nil {
-		writeJSON(q.w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
-	}
-	wu, err := c.waUser(q)
-	if err != nil {
-		writeJSON(q.w, statusOf(err), map[string]string{"error": message(err)})
+	rp, wu, ok := c.ceremonyParties(q)
+	if !ok {
 		return
 	}
 	if len(wu.creds) == 0 {
@@ -288,14 +292,8 @@ func (c *Console) loginFinish(q *req) {
 		c.ceremonyFail(q, action, "", reason, msg, http.StatusBadRequest)
 		return
 	}
-	rp, err := c.relyingParty(q)
-	if err != nil {
-		writeJSON(q.w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-		return
-	}
-	wu, err := c.waUser(q)
-	if err != nil {
-		writeJSON(q.w, statusOf(err), map[string]string{"error": message(err)})
+	rp, wu, ok := c.ceremonyParties(q)
+	if !ok {
 		return
 	}
 	var device string
