@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
@@ -470,15 +471,45 @@ func listMFADevices(c *call) (any, error) {
 	return res, nil
 }
 
+// getMFADevice describes a FIDO security key. IAM's GetMFADevice accepts
+// only FIDO security key ARNs ("For this API, we only accept FIDO security
+// key ARNs", SerialNumber in the IAM model). For the serial of a hardware
+// token or the ARN of a virtual device the answer is NoSuchEntity (404):
+// the operation's only modeled errors are NoSuchEntity and ServiceFailure,
+// and such a value satisfies the model's constraints on SerialNumber
+// (9–256 characters of [\w+=/:,.@-]), so the model-level ValidationError,
+// which reports constraint violations, does not apply; what the service
+// then finds is no FIDO key by that ARN. (No AWS answer for this case was
+// found recorded; this follows the model.)
+//
+// Certifications (FIPS-140-2, FIPS-140-3, FIDO levels) come, in AWS, from
+// the FIDO Alliance Metadata Service for the key's model. The verifier
+// keeps the AAGUID but no metadata to look it up in, so it sends none
+// rather than invent a level.
 func getMFADevice(c *call) (any, error) {
 	serial := c.p.get("SerialNumber", true, ruleSerial)
 	user := c.p.get("UserName", false, ruleUserName)
 	if err := c.p.err(); err != nil {
 		return nil, err
 	}
+	if user != "" && user != c.caller.Name {
+		if err := c.adminOnly(c.userArn(user)); err != nil {
+			return nil, err
+		}
+		if _, err := c.h.v.GetUser(c.ctx, user); err != nil {
+			return nil, c.userError(user, err)
+		}
+	}
+	notFIDO := errf(404, "NoSuchEntity", "MFA Device with serial number %s does not exist. GetMFADevice accepts only FIDO security key ARNs.", serial)
+	if !isFIDOARN(serial) { // no lookup: a TOTP serial or ARN, or nothing this verifier issues
+		return nil, notFIDO
+	}
 	d, err := c.ownDevice(serial, false)
 	if err != nil {
 		return nil, err
+	}
+	if d.Kind != verify.KindFIDO {
+		return nil, notFIDO
 	}
 	if d.User == "" || (user != "" && d.User != user) {
 		return nil, errf(404, "NoSuchEntity", "MFA Device with serial number %s does not exist.", serial)
@@ -488,6 +519,17 @@ func getMFADevice(c *call) (any, error) {
 		SerialNumber string
 		EnableDate   string
 	}{d.User, d.ID, isoTime(d.EnabledAt)}, nil
+}
+
+// isFIDOARN reports whether serial has the form of a FIDO security key's
+// ARN, arn:aws:iam::ACCOUNT:u2f/user/NAME/KEYNAME-ID (IAM-SPEC.md §2).
+func isFIDOARN(serial string) bool {
+	rest, ok := strings.CutPrefix(serial, "arn:aws:iam::")
+	if !ok {
+		return false
+	}
+	_, res, ok := strings.Cut(rest, ":")
+	return ok && strings.HasPrefix(res, "u2f/")
 }
 
 // Tags (virtual devices).
