@@ -13,6 +13,20 @@
 // client sent, never from a fixed list: the AWS CLI and the Go SDK sign
 // different headers.
 //
+// A request may instead carry its signature in the URL query (a presigned
+// request, "query-string authentication"):
+//
+//	POST /?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261129%2Fus-east-1%2Fsts%2Faws4_request
+//	    &X-Amz-Date=20261129T012759Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=<64 hex>
+//
+// [Parse] reads either form (not both at once). For a presigned request the
+// canonical query string holds every query parameter but X-Amz-Signature,
+// and the payload hash is the SHA-256 of the body, as with the header:
+// UNSIGNED-PAYLOAD is an Amazon S3 convention that IAM and STS do not
+// share. X-Amz-Expires (1 to 604800 seconds) is optional; when present,
+// [Request.CheckTime] refuses the request once it has passed, on top of the
+// clock-skew rule that holds for every request.
+//
 // Errors are *[Error] values whose Code is the AWS error code a real
 // endpoint answers with (IncompleteSignature, SignatureDoesNotMatch,
 // MissingAuthenticationToken).
@@ -76,7 +90,7 @@ type Scope struct {
 func (s Scope) String() string { return s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request" }
 
 // Request holds the SigV4 parameters of one request, as parsed from its
-// headers.
+// headers or, for a presigned request, its query.
 type Request struct {
 	AccessKeyID   string
 	Scope         Scope
@@ -85,16 +99,54 @@ type Request struct {
 	Time          time.Time
 	AmzDate       string // X-Amz-Date as sent (or Date in basic format), for the string to sign
 	SecurityToken string // X-Amz-Security-Token, for session credentials
+
+	// Presigned is set when the signature came in the query string.
+	Presigned bool
+	// Expires is X-Amz-Expires of a presigned request, zero when absent.
+	Expires time.Duration
+}
+
+// Query parameters of a presigned request (query-string authentication).
+const (
+	QueryAlgorithm     = "X-Amz-Algorithm"
+	QueryCredential    = "X-Amz-Credential"
+	QueryDate          = "X-Amz-Date"
+	QueryExpires       = "X-Amz-Expires"
+	QuerySignedHeaders = "X-Amz-SignedHeaders"
+	QuerySignature     = "X-Amz-Signature"
+	QuerySecurityToken = "X-Amz-Security-Token"
+)
+
+// MaxExpires is the longest X-Amz-Expires accepted: seven days, as long
+// as a signing key (bound to one date) may be used.
+const MaxExpires = 7 * 24 * time.Hour
+
+// IsAuthParam reports whether a query parameter is one of those that carry
+// a presigned request's signature, and so no parameter of the action.
+func IsAuthParam(name string) bool {
+	switch name {
+	case QueryAlgorithm, QueryCredential, QueryDate, QueryExpires, QuerySignedHeaders, QuerySignature, QuerySecurityToken:
+		return true
+	}
+	return false
 }
 
 // maxAuthHeader bounds the Authorization header we look at.
 const maxAuthHeader = 8 << 10
 
-// Parse reads the Authorization and X-Amz-Date headers of r. It checks
+// Parse reads the SigV4 parameters of r: the Authorization and X-Amz-Date
+// headers or, when there is no Authorization header and the query carries
+// X-Amz-* authentication parameters, those (a presigned request). It checks
 // syntax only; see [Request.CheckTime] and [Request.Verify].
 func Parse(r *http.Request) (*Request, error) {
 	auth := r.Header.Get("Authorization")
-	if auth == "" {
+	presigned := hasAuthQuery(r.URL.RawQuery)
+	switch {
+	case auth != "" && presigned:
+		return nil, errorf(CodeIncomplete, "Only one authentication method is allowed: the Authorization header or the X-Amz-Algorithm query parameters, not both.")
+	case presigned:
+		return parseQuery(r)
+	case auth == "":
 		return nil, errorf(CodeMissingAuth, "Request is missing Authentication Token")
 	}
 	if len(auth) > maxAuthHeader {
@@ -140,70 +192,160 @@ func Parse(r *http.Request) (*Request, error) {
 	if len(missing) > 0 {
 		return nil, errorf(CodeIncomplete, "%s Authorization=%s", strings.Join(missing, " "), clip(auth))
 	}
+	if signed == "" {
+		return nil, errorf(CodeIncomplete, "Authorization header requires 'SignedHeaders' parameter. Authorization=%s", clip(auth))
+	}
+	req := &Request{SecurityToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := req.fill(cred, signed, sig, amzDate, "Authorization="+clip(auth), true); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
 
-	req := &Request{AmzDate: amzDate, SecurityToken: r.Header.Get("X-Amz-Security-Token")}
+// hasAuthQuery reports whether a raw query holds any of the parameters of
+// query-string authentication (X-Amz-Algorithm, -Credential, -Signature,
+// -SignedHeaders), escaped or not.
+func hasAuthQuery(raw string) bool {
+	if !strings.Contains(raw, "Amz") {
+		return false
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		switch k {
+		case QueryAlgorithm, QueryCredential, QuerySignature, QuerySignedHeaders:
+			return true
+		}
+	}
+	return false
+}
+
+// parseQuery reads the parameters of a presigned request.
+func parseQuery(r *http.Request) (*Request, error) {
+	if len(r.URL.RawQuery) > maxQuery {
+		return nil, errorf(CodeIncomplete, "The query string is too long.")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errorf(CodeIncomplete, "The query string is malformed: %s", clip(err.Error()))
+	}
+	var missing []string
+	for _, name := range []string{QueryAlgorithm, QueryCredential, QuerySignature, QuerySignedHeaders, QueryDate} {
+		switch len(q[name]) {
+		case 0:
+			missing = append(missing, "'"+name+"'")
+		case 1:
+		default:
+			return nil, errorf(CodeIncomplete, "AWS query-string parameter '%s' is given %d times.", name, len(q[name]))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errorf(CodeIncomplete, "AWS query-string parameters must include %s. Re-examine the query-string parameters.", strings.Join(missing, ", "))
+	}
+	if len(q[QueryExpires]) > 1 || len(q[QuerySecurityToken]) > 1 {
+		return nil, errorf(CodeIncomplete, "AWS query-string parameters X-Amz-Expires and X-Amz-Security-Token may be given once each.")
+	}
+	if alg := q.Get(QueryAlgorithm); alg != Algorithm {
+		return nil, errorf(CodeIncomplete, "Unsupported AWS 'algorithm': '%s'.", clip(alg))
+	}
+	req := &Request{Presigned: true, SecurityToken: q.Get(QuerySecurityToken)}
+	if e, ok := q[QueryExpires]; ok {
+		n, err := strconv.ParseInt(e[0], 10, 64)
+		if err != nil || n < 1 || n > int64(MaxExpires/time.Second) {
+			return nil, errorf(CodeIncomplete, "X-Amz-Expires must be a whole number of seconds from 1 to %d (seven days), not '%s'.", int64(MaxExpires/time.Second), clip(e[0]))
+		}
+		req.Expires = time.Duration(n) * time.Second
+	}
+	date := q.Get(QueryDate)
+	if _, err := time.Parse(TimeFormat, date); err != nil { // no HTTP-date form in a query
+		return nil, errorf(CodeIncomplete, "X-Amz-Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(date))
+	}
+	if err := req.fill(q.Get(QueryCredential), q.Get(QuerySignedHeaders), q.Get(QuerySignature), date, "Re-examine the query-string parameters.", false); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// maxQuery bounds the query string of a presigned request.
+const maxQuery = 16 << 10
+
+// fill sets the fields common to both forms from the credential, signed
+// headers, signature and date as sent; where names the source in messages.
+func (req *Request) fill(cred, signed, sig, amzDate, where string, httpDate bool) error {
+	req.AmzDate = amzDate
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 || parts[0] == "" {
-		return nil, errorf(CodeIncomplete, "Credential should be scoped to a valid region. Authorization=%s", clip(auth))
+		return errorf(CodeIncomplete, "Credential should be scoped to a valid region. %s", where)
 	}
 	req.AccessKeyID = parts[0]
 	req.Scope = Scope{Date: parts[1], Region: parts[2], Service: parts[3]}
 	if parts[4] != "aws4_request" {
-		return nil, errorf(CodeSignatureMismatch, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.", clip(parts[4]))
+		return errorf(CodeSignatureMismatch, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.", clip(parts[4]))
 	}
 	if req.Scope.Region == "" {
-		return nil, errorf(CodeSignatureMismatch, "Credential should be scoped to a valid region.")
+		return errorf(CodeSignatureMismatch, "Credential should be scoped to a valid region.")
 	}
 
 	if signed == "" {
-		return nil, errorf(CodeIncomplete, "Authorization header requires 'SignedHeaders' parameter. Authorization=%s", clip(auth))
+		return errorf(CodeIncomplete, "SignedHeaders must not be empty. %s", where)
 	}
 	req.SignedHeaders = strings.Split(signed, ";")
 	haveHost := false
 	for i, h := range req.SignedHeaders {
 		if h == "" || h != strings.ToLower(h) || (i > 0 && req.SignedHeaders[i-1] >= h) {
-			return nil, errorf(CodeSignatureMismatch, "SignedHeaders must be lower case, sorted and without duplicates: %s", clip(signed))
+			return errorf(CodeSignatureMismatch, "SignedHeaders must be lower case, sorted and without duplicates: %s", clip(signed))
 		}
 		if h == "host" {
 			haveHost = true
 		}
 	}
 	if !haveHost {
-		return nil, errorf(CodeSignatureMismatch, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+		return errorf(CodeSignatureMismatch, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 
 	b, err := hex.DecodeString(sig)
 	if err != nil || len(b) != sha256.Size {
-		return nil, errorf(CodeSignatureMismatch, "%s", MismatchMessage)
+		return errorf(CodeSignatureMismatch, "%s", MismatchMessage)
 	}
 	req.Signature = b
 
 	t, err := time.Parse(TimeFormat, amzDate)
-	if err != nil {
+	if err != nil && httpDate {
 		// An HTTP Date header: the string to sign still has the basic format.
 		t, err = http.ParseTime(amzDate)
 		req.AmzDate = t.UTC().Format(TimeFormat)
 	}
 	if err != nil {
-		return nil, errorf(CodeIncomplete, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(amzDate))
+		return errorf(CodeIncomplete, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(amzDate))
 	}
 	req.Time = t.UTC()
 	if req.Time.Format("20060102") != req.Scope.Date {
-		return nil, errorf(CodeSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
+		return errorf(CodeSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			clip(req.Scope.Date), req.Time.Format("20060102"), clip(amzDate))
 	}
 	if len(req.SecurityToken) > maxAuthHeader {
-		return nil, errorf(CodeIncomplete, "X-Amz-Security-Token is too long.")
+		return errorf(CodeIncomplete, "X-Amz-Security-Token is too long.")
 	}
-	return req, nil
+	return nil
 }
 
 // CheckTime refuses a request whose time is more than skew away from now,
 // with the message AWS gives. The SDKs read the response's Date header to
 // correct their clock and retry.
+//
+// A presigned request with X-Amz-Expires must, in addition, arrive no
+// later than X-Amz-Date plus X-Amz-Expires. The skew rule still holds for
+// it, so a presigned request lives at most skew (15 minutes) whatever its
+// X-Amz-Expires: STS, the one Query service whose presigned requests
+// clients use (GetCallerIdentity), was observed to do the same.
 func (q *Request) CheckTime(now time.Time, skew time.Duration) error {
 	now = now.UTC()
 	switch {
+	case q.Expires > 0 && now.After(q.Time.Add(q.Expires)):
+		return errorf(CodeSignatureMismatch, "Signature expired: %s is now earlier than %s (%s - %d sec. of X-Amz-Expires.)",
+			q.Time.Format(TimeFormat), now.Add(-q.Expires).Format(TimeFormat), now.Format(TimeFormat), q.Expires/time.Second)
 	case q.Time.Before(now.Add(-skew)):
 		return errorf(CodeSignatureMismatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			q.Time.Format(TimeFormat), now.Add(-skew).Format(TimeFormat), now.Format(TimeFormat), minutes(skew))
@@ -235,7 +377,12 @@ func (q *Request) Verify(r *http.Request, body []byte, secret string) error {
 // time, signed with secret.
 func (q *Request) Sign(r *http.Request, body []byte, secret string) []byte {
 	sum := sha256.Sum256(body)
-	cr := CanonicalRequest(r, q.SignedHeaders, hex.EncodeToString(sum[:]))
+	var cr string
+	if q.Presigned {
+		cr = canonicalRequest(r, q.SignedHeaders, hex.EncodeToString(sum[:]), QuerySignature)
+	} else {
+		cr = CanonicalRequest(r, q.SignedHeaders, hex.EncodeToString(sum[:]))
+	}
 	crSum := sha256.Sum256([]byte(cr))
 	sts := StringToSign(q.AmzDate, q.Scope, hex.EncodeToString(crSum[:]))
 	return hmacSHA256(SigningKey(secret, q.Scope), sts)
@@ -270,12 +417,18 @@ func hmacSHA256(key []byte, data string) []byte {
 // values trimmed, inner runs of spaces collapsed and repeated headers joined
 // by commas.
 func CanonicalRequest(r *http.Request, signedHeaders []string, payloadHash string) string {
+	return canonicalRequest(r, signedHeaders, payloadHash, "")
+}
+
+// canonicalRequest is CanonicalRequest leaving the query parameter skip
+// (X-Amz-Signature, for a presigned request) out of the canonical query.
+func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash, skip string) string {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
 	b.WriteString(canonicalURI(r.URL))
 	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.RawQuery))
+	b.WriteString(canonicalQuery(r.URL.RawQuery, skip))
 	b.WriteByte('\n')
 	for _, h := range signedHeaders {
 		b.WriteString(h)
@@ -343,8 +496,8 @@ func canonicalURI(u *url.URL) string {
 }
 
 // canonicalQuery sorts the query parameters by name, then value, each
-// escaped as SigV4 wants.
-func canonicalQuery(raw string) string {
+// escaped as SigV4 wants, leaving out the parameter named skip (if any).
+func canonicalQuery(raw, skip string) string {
 	if raw == "" {
 		return ""
 	}
@@ -357,6 +510,9 @@ func canonicalQuery(raw string) string {
 		k, v, _ := strings.Cut(part, "=")
 		if uk, err := url.QueryUnescape(k); err == nil {
 			k = uk
+		}
+		if skip != "" && k == skip {
+			continue
 		}
 		if uv, err := url.QueryUnescape(v); err == nil {
 			v = uv

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,120 @@ func TestCheckTime(t *testing.T) {
 	}
 }
 
+// presignedReq returns a request presigned by the AWS SDK's signer
+// (PresignHTTP), as the server sees it: the query carries the signature.
+func presignedReq(t testing.TB, rawQuery, token string) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest("POST", "http://127.0.0.1:8080/?"+rawQuery, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret, SessionToken: token}
+	u, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "sts", "ap-northeast-1", signTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := httptest.NewRequest("POST", u, strings.NewReader(body))
+	for k, vs := range hdr {
+		if k != "Host" {
+			out.Header[k] = vs
+		}
+	}
+	return out
+}
+
+func TestPresigned(t *testing.T) {
+	r := presignedReq(t, "X-Amz-Expires=60&b=hello%20world&a=x%2Fy&a=1", "FwoGZXIvYXdzEXAMPLE+/=")
+	if r.Header.Get("Authorization") != "" || !strings.Contains(r.URL.RawQuery, "X-Amz-Signature=") {
+		t.Fatalf("not a presigned request: %s %v", r.URL, r.Header)
+	}
+	q, err := sigv4.Parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.Presigned || q.Expires != time.Minute || q.AccessKeyID != akid || q.SecurityToken != "FwoGZXIvYXdzEXAMPLE+/=" ||
+		q.Scope.Region != "ap-northeast-1" || q.Scope.Service != "sts" || !q.Time.Equal(signTime) {
+		t.Fatalf("Parse = %+v", q)
+	}
+	if err := q.Verify(r, []byte(body), secret); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if err := q.Verify(r, []byte(body+"&x=1"), secret); err == nil {
+		t.Errorf("Verify accepted another body")
+	}
+	if err := q.CheckTime(signTime.Add(60*time.Second), sigv4.DefaultSkew); err != nil {
+		t.Errorf("at X-Amz-Date + X-Amz-Expires: %v", err)
+	}
+	var e *sigv4.Error
+	err = q.CheckTime(signTime.Add(61*time.Second), sigv4.DefaultSkew)
+	if !errors.As(err, &e) || e.Code != sigv4.CodeSignatureMismatch || !strings.HasPrefix(e.Message, "Signature expired: 20261129T012759Z is now earlier than 20261129T012800Z") {
+		t.Errorf("a second after X-Amz-Expires: %v", err)
+	}
+
+	// Without X-Amz-Expires only the skew rule applies.
+	q, err = sigv4.Parse(presignedReq(t, "", ""))
+	if err != nil || q.Expires != 0 {
+		t.Fatalf("Parse = %+v, %v", q, err)
+	}
+	if err := q.CheckTime(signTime.Add(14*time.Minute), sigv4.DefaultSkew); err != nil {
+		t.Errorf("14 minutes later: %v", err)
+	}
+	if err := q.CheckTime(signTime.Add(16*time.Minute), sigv4.DefaultSkew); err == nil {
+		t.Errorf("16 minutes later: accepted")
+	}
+	// A week of X-Amz-Expires does not lift the skew rule.
+	q, err = sigv4.Parse(presignedReq(t, "X-Amz-Expires=604800", ""))
+	if err != nil || q.Expires != sigv4.MaxExpires {
+		t.Fatalf("Parse = %+v, %v", q, err)
+	}
+	if err := q.CheckTime(signTime.Add(16*time.Minute), sigv4.DefaultSkew); err == nil {
+		t.Errorf("16 minutes later with a week of X-Amz-Expires: accepted")
+	}
+}
+
+func TestParsePresignedRefuses(t *testing.T) {
+	good := presignedReq(t, "X-Amz-Expires=60", "").URL.Query()
+	for _, tc := range []struct {
+		name, code, message string
+		change              func(url.Values)
+	}{
+		{"no signature", sigv4.CodeIncomplete, "must include 'X-Amz-Signature'", func(v url.Values) { v.Del("X-Amz-Signature") }},
+		{"no date nor credential", sigv4.CodeIncomplete, "must include 'X-Amz-Credential', 'X-Amz-Date'", func(v url.Values) { v.Del("X-Amz-Date"); v.Del("X-Amz-Credential") }},
+		{"two credentials", sigv4.CodeIncomplete, "given 2 times", func(v url.Values) { v.Add("X-Amz-Credential", "x") }},
+		{"two expiries", sigv4.CodeIncomplete, "once each", func(v url.Values) { v.Add("X-Amz-Expires", "60") }},
+		{"negative expiry", sigv4.CodeIncomplete, "from 1 to 604800", func(v url.Values) { v.Set("X-Amz-Expires", "-1") }},
+		{"expiry over a week", sigv4.CodeIncomplete, "from 1 to 604800", func(v url.Values) { v.Set("X-Amz-Expires", "604801") }},
+		{"HTTP date", sigv4.CodeIncomplete, "ISO-8601", func(v url.Values) { v.Set("X-Amz-Date", "Sun, 29 Nov 2026 01:27:59 GMT") }},
+		{"scope date differs", sigv4.CodeSignatureMismatch, "Date in Credential scope", func(v url.Values) { v.Set("X-Amz-Date", "20261130T012759Z") }},
+		{"host not signed", sigv4.CodeSignatureMismatch, "'Host'", func(v url.Values) { v.Set("X-Amz-SignedHeaders", "content-type") }},
+		{"short signature", sigv4.CodeSignatureMismatch, "signature we calculated", func(v url.Values) { v.Set("X-Amz-Signature", "abcd") }},
+		{"sigv4a", sigv4.CodeIncomplete, "algorithm", func(v url.Values) { v.Set("X-Amz-Algorithm", "AWS4-ECDSA-P256-SHA256") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := url.Values{}
+			for k, vs := range good {
+				v[k] = append([]string(nil), vs...)
+			}
+			tc.change(v)
+			r := httptest.NewRequest("POST", "http://127.0.0.1:8080/?"+v.Encode(), strings.NewReader(body))
+			q, err := sigv4.Parse(r)
+			var e *sigv4.Error
+			if !errors.As(err, &e) || e.Code != tc.code || !strings.Contains(e.Message, tc.message) || q != nil {
+				t.Fatalf("Parse = %v, %v; want %s containing %q", q, err, tc.code, tc.message)
+			}
+		})
+	}
+	// Neither form: MissingAuthenticationToken; both: refused.
+	r := httptest.NewRequest("POST", "http://127.0.0.1:8080/?Action=ListUsers", nil)
+	if _, err := sigv4.Parse(r); err == nil || err.(*sigv4.Error).Code != sigv4.CodeMissingAuth {
+		t.Errorf("no authentication: %v", err)
+	}
+	r = presignedReq(t, "", "")
+	r.Header.Set("Authorization", signed(t, "us-east-1", "sts", "", nil).Header.Get("Authorization"))
+	if _, err := sigv4.Parse(r); err == nil || err.(*sigv4.Error).Code != sigv4.CodeIncomplete {
+		t.Errorf("both forms: %v", err)
+	}
+}
+
 // FuzzParseVerify feeds arbitrary headers and bodies to the parser and
 // verifier: they must never panic, and an error means a nil request.
 func FuzzParseVerify(f *testing.F) {
@@ -178,6 +293,8 @@ func FuzzParseVerify(f *testing.F) {
 	f.Add(r.Header.Get("Authorization"), r.Header.Get("X-Amz-Date"), "/", "a=1&b=%2F", []byte(body))
 	f.Add("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=00", "20261129T012759Z", "/x%2Fy", "%zz", []byte("x"))
 	f.Add("AWS4-HMAC-SHA256 ,,,==", "Sun, 29 Nov 2026 01:27:59 GMT", "//", "&&=", []byte{})
+	f.Add("", "", "/", presignedReq(f, "X-Amz-Expires=60&a=%2F", "tok").URL.RawQuery, []byte(body))
+	f.Add("", "", "/", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a%2Fb&X-Amz-Expires=x", []byte{})
 	f.Fuzz(func(t *testing.T, auth, date, path, query string, b []byte) {
 		req := httptest.NewRequest("POST", "http://h/", bytes.NewReader(b))
 		req.URL.Path = path
