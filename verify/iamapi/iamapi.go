@@ -133,6 +133,20 @@ func (h *Handler) serve(r *http.Request) (svc *service, action string, res any, 
 	}
 	// The form decides the namespace of early errors; auth comes first.
 	values, formErr := url.ParseQuery(string(body))
+	if r.URL.RawQuery != "" {
+		// The Query protocol takes parameters from the URL too (a
+		// presigned request may carry them all there); the query's
+		// authentication parameters are not the action's.
+		qv, err := url.ParseQuery(r.URL.RawQuery)
+		for k, vs := range qv {
+			if !sigv4.IsAuthParam(k) {
+				values[k] = append(values[k], vs...)
+			}
+		}
+		if formErr == nil {
+			formErr = err
+		}
+	}
 	if values.Get("Version") == stsService.version {
 		svc = stsService
 	}
