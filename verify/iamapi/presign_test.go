@@ -183,7 +183,10 @@ func TestPresigned(t *testing.T) {
 			status: 400, code: "IncompleteSignature", inMessage: "'X-Amz-Signature'"},
 		{name: "X-Amz-Credential missing", change: func(t *testing.T, p presigned) presigned { return withQuery(t, p, "X-Amz-Credential", "") },
 			status: 400, code: "IncompleteSignature", inMessage: "'X-Amz-Credential'"},
-		{name: "X-Amz-Signature twice", change: func(t *testing.T, p presigned) presigned { p.url += "&X-Amz-Signature=" + queryOf(t, p).Get("X-Amz-Signature"); return p },
+		{name: "X-Amz-Signature twice", change: func(t *testing.T, p presigned) presigned {
+			p.url += "&X-Amz-Signature=" + queryOf(t, p).Get("X-Amz-Signature")
+			return p
+		},
 			status: 400, code: "IncompleteSignature"},
 		{name: "X-Amz-Date malformed", change: func(t *testing.T, p presigned) presigned { return withQuery(t, p, "X-Amz-Date", "yesterday") },
 			status: 400, code: "IncompleteSignature", inMessage: "ISO-8601"},
