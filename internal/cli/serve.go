@@ -225,7 +225,7 @@ func newMux(v verify.Verifier, log *slog.Logger, metrics *httpapi.Metrics) http.
 	mux.Handle("/healthz", api.Health())
 	mux.Handle("GET /metrics", api.Metrics())
 	// IAM/STS Query API (aws --endpoint-url http://HOST:PORT): form posts to "/".
-	mux.Handle("POST /{$}", iamapi.New(v, iamapi.Config{Log: log}))
+	mux.Handle("POST /{$}", iamapi.New(v, iamapi.Config{Log: log, Observe: api.Metrics().QueryRequest}))
 	// The web console (FIDO key registration, MFA devices); "/" leads to it.
 	mux.Handle("/console/", newConsole(v, log))
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))

@@ -27,6 +27,18 @@ type Metrics struct {
 	routes map[string]*routeStats
 	// decisions counts check outcomes: "accepted" or "refused/REASON".
 	decisions map[string]*atomic.Int64
+	// query counts the IAM/STS Query endpoint's requests (package iamapi).
+	query map[queryKey]*queryStats
+}
+
+type queryKey struct{ service, action string }
+
+type queryStats struct {
+	buckets  [len(buckets)]atomic.Int64
+	count    atomic.Int64
+	sumNs    atomic.Int64
+	mu       sync.Mutex
+	outcomes map[string]int64
 }
 
 type routeStats struct {
@@ -39,7 +51,33 @@ type routeStats struct {
 
 // NewMetrics returns empty metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{routes: map[string]*routeStats{}, decisions: map[string]*atomic.Int64{}}
+	return &Metrics{routes: map[string]*routeStats{}, decisions: map[string]*atomic.Int64{}, query: map[queryKey]*queryStats{}}
+}
+
+// QueryRequest counts one request to the IAM/STS Query endpoint: its
+// service ("iam" or "sts"), action (empty if it was refused before its
+// action was known), outcome ("ok" or the AWS error code answered) and
+// latency. It fits iamapi.Config.Observe.
+func (m *Metrics) QueryRequest(service, action, outcome string, d time.Duration) {
+	k := queryKey{service, action}
+	m.mu.Lock()
+	qs := m.query[k]
+	if qs == nil {
+		qs = &queryStats{outcomes: map[string]int64{}}
+		m.query[k] = qs
+	}
+	m.mu.Unlock()
+	s := d.Seconds()
+	for i, b := range buckets {
+		if s <= b {
+			qs.buckets[i].Add(1)
+		}
+	}
+	qs.count.Add(1)
+	qs.sumNs.Add(int64(d))
+	qs.mu.Lock()
+	qs.outcomes[outcome]++
+	qs.mu.Unlock()
 }
 
 func (m *Metrics) route(name string) *routeStats {
@@ -105,6 +143,20 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 	for k := range m.decisions {
 		dkeys = append(dkeys, k)
 	}
+	qkeys := make([]queryKey, 0, len(m.query))
+	qstats := make([]*queryStats, 0, len(m.query))
+	for k := range m.query {
+		qkeys = append(qkeys, k)
+	}
+	sort.Slice(qkeys, func(i, j int) bool {
+		if qkeys[i].service != qkeys[j].service {
+			return qkeys[i].service < qkeys[j].service
+		}
+		return qkeys[i].action < qkeys[j].action
+	})
+	for _, k := range qkeys {
+		qstats = append(qstats, m.query[k])
+	}
 	m.mu.Unlock()
 	sort.Strings(names)
 	sort.Strings(dkeys)
@@ -156,5 +208,33 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 			outcome, reason = "refused", k[8:]
 		}
 		fmt.Fprintf(w, "tokenlab_verify_decisions_total{outcome=%q,reason=%q} %d\n", outcome, reason, v)
+	}
+
+	fmt.Fprintln(w, "# HELP tokenlab_iam_requests_total IAM/STS Query API requests answered, by service, action and outcome (ok or the AWS error code).")
+	fmt.Fprintln(w, "# TYPE tokenlab_iam_requests_total counter")
+	for i, k := range qkeys {
+		qs := qstats[i]
+		qs.mu.Lock()
+		outcomes := make([]string, 0, len(qs.outcomes))
+		for o := range qs.outcomes {
+			outcomes = append(outcomes, o)
+		}
+		sort.Strings(outcomes)
+		for _, o := range outcomes {
+			fmt.Fprintf(w, "tokenlab_iam_requests_total{service=%q,action=%q,outcome=%q} %d\n", k.service, k.action, o, qs.outcomes[o])
+		}
+		qs.mu.Unlock()
+	}
+	fmt.Fprintln(w, "# HELP tokenlab_iam_request_duration_seconds IAM/STS Query API latency, by service and action.")
+	fmt.Fprintln(w, "# TYPE tokenlab_iam_request_duration_seconds histogram")
+	for i, k := range qkeys {
+		qs := qstats[i]
+		for j, b := range buckets {
+			fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_bucket{service=%q,action=%q,le=%q} %d\n", k.service, k.action, strconv.FormatFloat(b, 'g', -1, 64), qs.buckets[j].Load())
+		}
+		cnt := qs.count.Load()
+		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_bucket{service=%q,action=%q,le=\"+Inf\"} %d\n", k.service, k.action, cnt)
+		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_sum{service=%q,action=%q} %s\n", k.service, k.action, strconv.FormatFloat(time.Duration(qs.sumNs.Load()).Seconds(), 'g', -1, 64))
+		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_count{service=%q,action=%q} %d\n", k.service, k.action, cnt)
 	}
 }

@@ -183,6 +183,29 @@ func TestAWSCLI(t *testing.T) {
 	// A bad signature and an unknown key.
 	x.awsFails(x.keyEnv(bk.AccessKey.AccessKeyId, bk.AccessKey.SecretAccessKey+"x", ""), "SignatureDoesNotMatch", "sts", "get-caller-identity")
 	x.awsFails(x.keyEnv("AKIAUNKNOWNKEY000000", "secret", ""), "InvalidClientTokenId", "iam", "list-users")
+
+	// The server's /metrics counted all of it.
+	resp, err := http.Get(x.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`tokenlab_iam_requests_total{service="iam",action="ListUsers",outcome="ok"} 1`,
+		`tokenlab_iam_requests_total{service="iam",action="EnableMFADevice",outcome="LimitExceeded"} 1`,
+		`tokenlab_iam_requests_total{service="sts",action="GetSessionToken",outcome="AccessDenied"} 3`,
+		`tokenlab_iam_requests_total{service="iam",action="",outcome="InvalidClientTokenId"} 1`,
+		`tokenlab_iam_requests_total{service="sts",action="",outcome="SignatureDoesNotMatch"} 1`,
+		`tokenlab_iam_request_duration_seconds_count{service="sts",action="GetSessionToken"} 6`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
 }
 
 // startServe builds tokenlab and starts "tokenlab serve" on a free port.

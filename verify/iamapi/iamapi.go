@@ -55,6 +55,12 @@ type Config struct {
 	MaxBody int64
 	// Log receives server faults (never a secret); default slog.Default().
 	Log *slog.Logger
+	// Observe, when set, is told of every answered request: the service
+	// ("iam" or "sts"), the action (empty when the request was refused
+	// before a known action was found: authentication, a malformed or
+	// unknown action), the outcome ("ok" or the AWS error code sent) and
+	// how long the answer took. httpapi.Metrics.QueryRequest fits it.
+	Observe func(service, action, outcome string, d time.Duration)
 }
 
 // Handler serves IAM and STS on one URL.
@@ -98,6 +104,7 @@ type actionFunc func(c *call) (result any, err error)
 
 // ServeHTTP answers one Query API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	// The SDKs correct their clock from Date after a skew error, so it
@@ -112,9 +119,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ae = errf(500, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure.")
 		}
 		writeError(w, svc, reqID, ae)
+		h.observe(svc, action, ae.Code, start)
 		return
 	}
-	writeResult(w, svc, action, reqID, res)
+	if code := writeResult(w, svc, action, reqID, res); code != "" {
+		h.observe(svc, action, code, start)
+		return
+	}
+	h.observe(svc, action, "ok", start)
+}
+
+func (h *Handler) observe(svc *service, action, outcome string, start time.Time) {
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(svc.name, action, outcome, time.Since(start))
+	}
 }
 
 // serve authenticates r, decodes its parameters and runs its action. It

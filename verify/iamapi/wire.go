@@ -68,8 +68,9 @@ func newRequestID() string {
 //
 //	<ActionResponse xmlns=NS><ActionResult>result</ActionResult><ResponseMetadata>…
 //
-// result nil means an operation without output: no Result element.
-func writeResult(w http.ResponseWriter, svc *service, action, reqID string, result any) {
+// result nil means an operation without output: no Result element. It
+// returns the error code sent instead, if the result could not be encoded.
+func writeResult(w http.ResponseWriter, svc *service, action, reqID string, result any) (errCode string) {
 	var b strings.Builder
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
@@ -89,12 +90,13 @@ func writeResult(w http.ResponseWriter, svc *service, action, reqID string, resu
 	}
 	if err != nil { // only a result type we wrote badly can get here
 		writeError(w, svc, reqID, errf(500, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure."))
-		return
+		return "ServiceFailure"
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(b.String()))
+	return ""
 }
 
 type responseMetadata struct {
