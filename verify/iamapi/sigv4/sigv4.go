@@ -38,10 +38,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -104,6 +106,8 @@ type Request struct {
 	Presigned bool
 	// Expires is X-Amz-Expires of a presigned request, zero when absent.
 	Expires time.Duration
+
+	signedRaw string // SignedHeaders as sent
 }
 
 // Query parameters of a presigned request (query-string authentication).
@@ -291,6 +295,7 @@ func (req *Request) fill(cred, signed, sig, amzDate, where string, httpDate bool
 	if signed == "" {
 		return errorf(CodeIncomplete, "SignedHeaders must not be empty. %s", where)
 	}
+	req.signedRaw = signed
 	req.SignedHeaders = strings.Split(signed, ";")
 	haveHost := false
 	for i, h := range req.SignedHeaders {
@@ -321,7 +326,8 @@ func (req *Request) fill(cred, signed, sig, amzDate, where string, httpDate bool
 		return errorf(CodeIncomplete, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", clip(amzDate))
 	}
 	req.Time = t.UTC()
-	if req.Time.Format("20060102") != req.Scope.Date {
+	// AmzDate is in the basic format by now: its first 8 bytes are the date.
+	if req.AmzDate[:8] != req.Scope.Date {
 		return errorf(CodeSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			clip(req.Scope.Date), req.Time.Format("20060102"), clip(amzDate))
 	}
@@ -366,8 +372,14 @@ func minutes(d time.Duration) string {
 // Verify recomputes the signature of r (whose body, already read, is body)
 // with secret and compares it with the one sent, in constant time.
 func (q *Request) Verify(r *http.Request, body []byte, secret string) error {
-	want := q.Sign(r, body, secret)
-	if !hmac.Equal(want, q.Signature) {
+	return q.VerifyKey(r, body, SigningKey(secret, q.Scope))
+}
+
+// VerifyKey is [Request.Verify] with the signing key of q.Scope already
+// derived (see [KeyCache]).
+func (q *Request) VerifyKey(r *http.Request, body, signingKey []byte) error {
+	var sig [sha256.Size]byte
+	if !hmac.Equal(q.signKey(sig[:0], r, body, signingKey), q.Signature) {
 		return errorf(CodeSignatureMismatch, "%s", MismatchMessage)
 	}
 	return nil
@@ -376,16 +388,87 @@ func (q *Request) Verify(r *http.Request, body []byte, secret string) error {
 // Sign returns the signature r should carry under q's scope, headers and
 // time, signed with secret.
 func (q *Request) Sign(r *http.Request, body []byte, secret string) []byte {
+	return q.signKey(nil, r, body, SigningKey(secret, q.Scope))
+}
+
+// signKey appends the signature of r to out: the canonical request and
+// the string to sign are built in one pooled buffer.
+func (q *Request) signKey(out []byte, r *http.Request, body, signingKey []byte) []byte {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	var hexSum [2 * sha256.Size]byte
 	sum := sha256.Sum256(body)
-	var cr string
+	hex.Encode(hexSum[:], sum[:])
+	skip := ""
 	if q.Presigned {
-		cr = canonicalRequest(r, q.SignedHeaders, hex.EncodeToString(sum[:]), QuerySignature)
-	} else {
-		cr = CanonicalRequest(r, q.SignedHeaders, hex.EncodeToString(sum[:]))
+		skip = QuerySignature
 	}
-	crSum := sha256.Sum256([]byte(cr))
-	sts := StringToSign(q.AmzDate, q.Scope, hex.EncodeToString(crSum[:]))
-	return hmacSHA256(SigningKey(secret, q.Scope), sts)
+	b := appendCanonicalRequest((*bp)[:0], r, q.SignedHeaders, q.signedRaw, hexSum[:], skip)
+	sum = sha256.Sum256(b)
+	hex.Encode(hexSum[:], sum[:])
+	b = append(b[:0], Algorithm...)
+	b = append(b, '\n')
+	b = append(b, q.AmzDate...)
+	b = append(b, '\n')
+	b = q.Scope.appendTo(b)
+	b = append(b, '\n')
+	b = append(b, hexSum[:]...)
+	*bp = b
+	m := hmac.New(sha256.New, signingKey)
+	m.Write(b)
+	return m.Sum(out)
+}
+
+// bufPool holds the buffers canonical requests are built in.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (s Scope) appendTo(b []byte) []byte {
+	b = append(b, s.Date...)
+	b = append(b, '/')
+	b = append(b, s.Region...)
+	b = append(b, '/')
+	b = append(b, s.Service...)
+	return append(b, "/aws4_request"...)
+}
+
+// KeyCache remembers derived signing keys. A signing key depends only on
+// the secret and the scope (date, region, service), so a server whose
+// clients sign many requests a day derives each key once instead of
+// running four HMACs a request. It holds at most [MaxCachedKeys] keys and
+// forgets them all when full. The zero value is ready to use, from any
+// number of goroutines. A key stays cached after its access key is
+// deleted, as the secret does in a caller that keeps it: look the access
+// key up first, as Verify's callers must anyway.
+type KeyCache struct {
+	mu sync.Mutex
+	m  map[cacheKey][]byte
+}
+
+// MaxCachedKeys bounds a [KeyCache].
+const MaxCachedKeys = 4096
+
+type cacheKey struct {
+	secret string
+	scope  Scope
+}
+
+// SigningKey returns [SigningKey](secret, s), derived at most once.
+func (c *KeyCache) SigningKey(secret string, s Scope) []byte {
+	k := cacheKey{secret, s}
+	c.mu.Lock()
+	key, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return key
+	}
+	key = SigningKey(secret, s)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= MaxCachedKeys {
+		c.m = make(map[cacheKey][]byte)
+	}
+	c.m[k] = key
+	c.mu.Unlock()
+	return key
 }
 
 // StringToSign is the SigV4 string to sign: algorithm, request time,
@@ -417,58 +500,75 @@ func hmacSHA256(key []byte, data string) []byte {
 // values trimmed, inner runs of spaces collapsed and repeated headers joined
 // by commas.
 func CanonicalRequest(r *http.Request, signedHeaders []string, payloadHash string) string {
-	return canonicalRequest(r, signedHeaders, payloadHash, "")
+	return string(appendCanonicalRequest(nil, r, signedHeaders, strings.Join(signedHeaders, ";"), []byte(payloadHash), ""))
 }
 
-// canonicalRequest is CanonicalRequest leaving the query parameter skip
-// (X-Amz-Signature, for a presigned request) out of the canonical query.
-func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash, skip string) string {
-	var b strings.Builder
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
-	b.WriteString(canonicalURI(r.URL))
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.RawQuery, skip))
-	b.WriteByte('\n')
-	for _, h := range signedHeaders {
-		b.WriteString(h)
-		b.WriteByte(':')
-		b.WriteString(headerValue(r, h))
-		b.WriteByte('\n')
+// appendCanonicalRequest appends the canonical request of r to b, leaving
+// the query parameter skip (X-Amz-Signature, for a presigned request) out
+// of the canonical query; signedRaw is signedHeaders joined by ';'.
+func appendCanonicalRequest(b []byte, r *http.Request, signedHeaders []string, signedRaw string, payloadHash []byte, skip string) []byte {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = appendCanonicalURI(b, r.URL)
+	b = append(b, '\n')
+	if r.URL.RawQuery != "" {
+		b = append(b, canonicalQuery(r.URL.RawQuery, skip)...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
+	b = append(b, '\n')
+	for _, h := range signedHeaders {
+		b = append(b, h...)
+		b = append(b, ':')
+		b = appendHeaderValue(b, r, h)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	b = append(b, signedRaw...)
+	b = append(b, '\n')
+	return append(b, payloadHash...)
 }
 
-func headerValue(r *http.Request, name string) string {
-	var vals []string
-	switch name {
-	case "host":
-		vals = []string{r.Host}
-	case "content-length":
-		vals = r.Header.Values(name)
-		if len(vals) == 0 && r.ContentLength >= 0 {
-			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
-		}
-	default:
-		vals = r.Header.Values(name)
+// canonicalKeys spares the common signed headers the allocation of
+// textproto.CanonicalMIMEHeaderKey.
+var canonicalKeys = map[string]string{
+	"amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id",
+	"amz-sdk-request":       "Amz-Sdk-Request",
+	"content-length":        "Content-Length",
+	"content-type":          "Content-Type",
+	"x-amz-date":            "X-Amz-Date",
+	"x-amz-security-token":  "X-Amz-Security-Token",
+	"x-amz-content-sha256":  "X-Amz-Content-Sha256",
+	"x-amz-user-agent":      "X-Amz-User-Agent",
+	"user-agent":            "User-Agent",
+}
+
+// appendHeaderValue appends the canonical value of header name: each
+// value trimmed, inner runs of spaces collapsed, repeated headers joined
+// by commas. Host is r.Host, and Content-Length comes from r.ContentLength
+// when net/http took the header away.
+func appendHeaderValue(b []byte, r *http.Request, name string) []byte {
+	if name == "host" {
+		return appendCollapsed(b, r.Host)
+	}
+	key, ok := canonicalKeys[name]
+	if !ok {
+		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	vals := r.Header[key]
+	if len(vals) == 0 && name == "content-length" && r.ContentLength >= 0 {
+		return strconv.AppendInt(b, r.ContentLength, 10)
 	}
 	for i, v := range vals {
-		vals[i] = collapseSpaces(v)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCollapsed(b, v)
 	}
-	return strings.Join(vals, ",")
+	return b
 }
 
-// collapseSpaces trims v and turns each inner run of spaces into one.
-func collapseSpaces(v string) string {
+// appendCollapsed appends v trimmed, each inner run of spaces made one.
+func appendCollapsed(b []byte, v string) []byte {
 	v = strings.TrimSpace(v)
-	if !strings.Contains(v, "  ") {
-		return v
-	}
-	var b strings.Builder
 	space := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
@@ -480,19 +580,19 @@ func collapseSpaces(v string) string {
 		} else {
 			space = false
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
 // canonicalURI is the path as the SDKs sign it for every service but S3:
 // the already-escaped path, escaped once more except for '/'.
-func canonicalURI(u *url.URL) string {
+func appendCanonicalURI(b []byte, u *url.URL) []byte {
 	p := u.EscapedPath()
-	if p == "" {
-		return "/"
+	if p == "" || p == "/" {
+		return append(b, '/')
 	}
-	return escape(p, false)
+	return append(b, escape(p, false)...)
 }
 
 // canonicalQuery sorts the query parameters by name, then value, each

@@ -344,3 +344,40 @@ func Example() {
 	// <nil>
 	// SignatureDoesNotMatch
 }
+
+func TestKeyCache(t *testing.T) {
+	var c sigv4.KeyCache
+	s := sigv4.Scope{Date: "20261129", Region: "eu-west-1", Service: "sts"}
+	want := sigv4.SigningKey(secret, s)
+	for range 2 {
+		if got := c.SigningKey(secret, s); !bytes.Equal(got, want) {
+			t.Fatalf("cached key %x, want %x", got, want)
+		}
+	}
+	other := s
+	other.Date = "20261130"
+	if bytes.Equal(c.SigningKey(secret, other), want) || bytes.Equal(c.SigningKey(secret+"x", s), want) {
+		t.Fatal("another date or secret gave the same key")
+	}
+	for i := range sigv4.MaxCachedKeys + 10 { // past the bound: forgotten, still right
+		c.SigningKey(fmt.Sprint(i), s)
+	}
+	if !bytes.Equal(c.SigningKey(secret, s), want) {
+		t.Fatal("wrong key after the cache was emptied")
+	}
+}
+
+// Verifying a request leaves its headers as they came.
+func TestVerifyLeavesHeaders(t *testing.T) {
+	r := signed(t, "us-east-1", "iam", "", func(r *http.Request) { r.Header.Add("X-Amz-Meta-Thing", "  two  three ") })
+	q, err := sigv4.Parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Verify(r, []byte(body), secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Header.Get("X-Amz-Meta-Thing"); got != "  two  three " {
+		t.Errorf("header now %q", got)
+	}
+}
