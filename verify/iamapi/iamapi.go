@@ -65,8 +65,9 @@ type Config struct {
 
 // Handler serves IAM and STS on one URL.
 type Handler struct {
-	v   verify.Verifier
-	cfg Config
+	v    verify.Verifier
+	cfg  Config
+	keys sigv4.KeyCache // signing keys derived from the verifier's secrets
 }
 
 // New returns a Handler over v.
@@ -282,7 +283,7 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, q *sigv4.Re
 			return key, errExpiredToken
 		}
 	}
-	if err := q.Verify(r, body, key.Secret); err != nil {
+	if err := q.VerifyKey(r, body, h.keys.SigningKey(key.Secret, q.Scope)); err != nil {
 		return key, sigError(err)
 	}
 	key.Secret = ""

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -68,35 +70,92 @@ func newRequestID() string {
 //
 //	<ActionResponse xmlns=NS><ActionResult>result</ActionResult><ResponseMetadata>…
 //
-// result nil means an operation without output: no Result element. It
-// returns the error code sent instead, if the result could not be encoded.
+// result nil means an operation without output: no Result element. A
+// result that is an [xmlAppender] writes its own elements; any other goes
+// through encoding/xml. It returns the error code sent instead, if the
+// result could not be encoded.
 func writeResult(w http.ResponseWriter, svc *service, action, reqID string, result any) (errCode string) {
-	var b strings.Builder
-	b.WriteString(xml.Header)
-	enc := xml.NewEncoder(&b)
-	resp := xml.StartElement{Name: xml.Name{Local: action + "Response"}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: svc.ns}}}
-	err := enc.EncodeToken(resp)
-	if err == nil && result != nil {
-		err = enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // keep no QR code or long list around
+			bufPool.Put(bp)
+		}
+	}()
+	b := append((*bp)[:0], xml.Header...)
+	b = append(b, '<')
+	b = append(b, action...)
+	b = append(b, `Response xmlns="`...)
+	b = append(b, svc.ns...) // a constant without characters to escape
+	b = append(b, `">`...)
+	switch res := result.(type) {
+	case nil:
+	case xmlAppender:
+		b = append(b, '<')
+		b = append(b, action...)
+		b = append(b, "Result>"...)
+		b = res.appendXML(b)
+		b = append(b, "</"...)
+		b = append(b, action...)
+		b = append(b, "Result>"...)
+	default:
+		buf := bytes.NewBuffer(b)
+		enc := xml.NewEncoder(buf)
+		err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
+		if err == nil {
+			err = enc.Close()
+		}
+		if err != nil { // only a result type we wrote badly can get here
+			writeError(w, svc, reqID, errf(500, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure."))
+			return "ServiceFailure"
+		}
+		b = buf.Bytes()
 	}
-	if err == nil {
-		err = enc.EncodeElement(responseMetadata{RequestID: reqID}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
-	}
-	if err == nil {
-		err = enc.EncodeToken(resp.End())
-	}
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil { // only a result type we wrote badly can get here
-		writeError(w, svc, reqID, errf(500, "ServiceFailure", "Request processing has failed due to some unknown error, exception or failure."))
-		return "ServiceFailure"
-	}
+	b = append(b, "<ResponseMetadata><RequestId>"...)
+	b = appendEscaped(b, reqID)
+	b = append(b, "</RequestId></ResponseMetadata></"...)
+	b = append(b, action...)
+	b = append(b, "Response>"...)
+	*bp = b
 	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(b.String()))
+	_, _ = w.Write(b)
 	return ""
+}
+
+// bufPool holds the buffers answers are built in.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// xmlAppender is a result that writes its own XML, as encoding/xml would
+// write it, sparing the reflection on the hot path (GetSessionToken).
+type xmlAppender interface {
+	appendXML(b []byte) []byte
+}
+
+// appendElement appends <name>text</name>, text escaped as encoding/xml
+// escapes character data.
+func appendElement(b []byte, name, text string) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendEscaped(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// appendEscaped appends s escaped exactly as xml.EscapeText escapes it:
+// plain printable ASCII is copied, anything else goes through EscapeText.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
+			buf := bytes.NewBuffer(b)
+			_ = xml.EscapeText(buf, []byte(s)) // a bytes.Buffer does not fail
+			return buf.Bytes()
+		}
+	}
+	return append(b, s...)
 }
 
 type responseMetadata struct {
