@@ -71,7 +71,7 @@ func init() {
 					fs.Int("max-devices", 100000, "upper bound of the automatic device count")
 					fs.Bool("json", false, "print one JSON object")
 					fs.Duration("slice", time.Second, "alternate the verifier and the bare handler in slices this long (0: one slice each)")
-					fs.String("cpuprofile", "", "write a CPU profile of the measured phases to this file")
+					fs.String("cpuprofile", "", "write a CPU profile of the verifier's first slice (with --slice 0: of all its time) to this file")
 				},
 				run: runBenchVerify,
 			},
@@ -267,21 +267,27 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		slice = dur
 	}
 	progress("bench: verifier (%s%s) and bare handler alternating in %v slices, %d clients, %v each", kind, procDesc(procs), slice, conc, dur)
+	var profile *os.File
 	if prof, _ := fs.GetString("cpuprofile"); prof != "" {
-		f, err := os.Create(prof)
-		if err != nil {
+		if profile, err = os.Create(prof); err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer profile.Close()
 	}
 	var verRes, bareRes driveResult
 	for done := time.Duration(0); done < dur && ctx.Err() == nil; {
 		d := min(slice, dur-done)
+		// The profile covers the verifier's first slice only (all of its
+		// time with --slice 0), not the bare handler.
+		if profile != nil && done == 0 {
+			if err := pprof.StartCPUProfile(profile); err != nil {
+				return err
+			}
+		}
 		v := drive(ctx, conc, d, verOne)
+		if profile != nil && done == 0 {
+			pprof.StopCPUProfile()
+		}
 		verRes.add(v)
 		if !v.dry {
 			bareRes.add(drive(ctx, conc, d, bareOne))
