@@ -86,7 +86,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: synchronous_commit is %q (%v), want on", sc, err)
 	}
-	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0)
+	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0, nil)
 	return s, nil
 }
 

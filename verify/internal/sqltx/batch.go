@@ -2,8 +2,10 @@ package sqltx
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tokenlab/tokenlab/verify"
 )
@@ -26,6 +28,14 @@ type BatchTx interface {
 // so this is cheaper than a savepoint per operation). The audit events the
 // operations append are written together, in one multi-row INSERT per
 // batch, just before the commit.
+//
+// With a sync function (NewBatcher's durable), a commit is not yet
+// durable by itself: the writer hands each committed batch to a second
+// goroutine, which makes every batch committed so far durable with one
+// call of durable and only then answers their callers. The writer
+// meanwhile runs the next batch, so the fsync is no longer inside the
+// write lock. Once durable has failed, nothing is known about what
+// reached the disk: that batch and every later one fail.
 type Batcher struct {
 	begin   func(context.Context) (BatchTx, error)
 	dialect *Dialect
@@ -33,6 +43,10 @@ type Batcher struct {
 	ops     chan *op
 	stop    chan struct{}
 	done    sync.WaitGroup
+
+	durable func() error
+	synced  chan []*op // committed batches waiting for durable
+	broken  atomic.Pointer[error]
 
 	mu     sync.RWMutex // held for reading while enqueueing
 	closed bool
@@ -47,15 +61,26 @@ type op struct {
 }
 
 // NewBatcher starts the writer goroutine. max bounds a batch (0: 256).
-func NewBatcher(begin func(context.Context) (BatchTx, error), d *Dialect, max int) *Batcher {
+// durable, if not nil, makes the transactions committed so far durable
+// (an fsync); callers are answered only after it returns.
+func NewBatcher(begin func(context.Context) (BatchTx, error), d *Dialect, max int, durable func() error) *Batcher {
 	if max <= 0 {
 		max = 256
 	}
-	b := &Batcher{begin: begin, dialect: d, max: max, ops: make(chan *op, max), stop: make(chan struct{})}
+	b := &Batcher{begin: begin, dialect: d, max: max, ops: make(chan *op, max), stop: make(chan struct{}), durable: durable}
+	if durable != nil {
+		b.synced = make(chan []*op, syncQueue)
+		b.done.Add(1)
+		go b.syncLoop()
+	}
 	b.done.Add(1)
 	go b.loop()
 	return b
 }
+
+// syncQueue bounds the committed batches waiting for durable; a full queue
+// holds the writer back.
+const syncQueue = 64
 
 // Do runs fn in the next batch and returns once that batch is committed
 // (or failed). Once queued, Do waits for the outcome even if ctx ends, so a
@@ -99,6 +124,9 @@ const maxYields = 4
 
 func (b *Batcher) loop() {
 	defer b.done.Done()
+	if b.synced != nil {
+		defer close(b.synced)
+	}
 	batch := make([]*op, 0, b.max)
 	for {
 		batch = batch[:0]
@@ -165,6 +193,12 @@ func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
 	if len(live) == 0 {
 		return nil
 	}
+	if errp := b.broken.Load(); errp != nil {
+		for _, o := range live {
+			o.reply <- *errp
+		}
+		return nil
+	}
 	tx, err := b.begin(ctx)
 	if err != nil {
 		return b.alone(live, err)
@@ -185,10 +219,48 @@ func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
 	if err := tx.Commit(ctx); err != nil {
 		return b.alone(live, err)
 	}
+	if b.synced != nil {
+		b.synced <- live
+		return nil
+	}
 	for _, o := range live {
 		o.reply <- nil
 	}
 	return nil
+}
+
+// syncLoop makes committed batches durable, all those waiting with one
+// call of durable, and answers their callers. It ends when the writer has
+// ended and every batch it handed over is answered.
+func (b *Batcher) syncLoop() {
+	defer b.done.Done()
+	var waiting []*op
+	for live := range b.synced {
+		waiting = append(waiting[:0], live...)
+	more:
+		for {
+			select {
+			case live, ok := <-b.synced:
+				if !ok {
+					break more
+				}
+				waiting = append(waiting, live...)
+			default:
+				break more
+			}
+		}
+		var err error
+		if errp := b.broken.Load(); errp != nil {
+			err = *errp
+		} else if err = b.durable(); err != nil {
+			err = fmt.Errorf("sqltx: making committed transactions durable: %w (later writes fail too)", err)
+			b.broken.CompareAndSwap(nil, &err)
+		}
+		for _, o := range waiting {
+			o.reply <- err
+		}
+		clear(waiting)
+	}
 }
 
 // alone answers a single operation with err, or splits a failed batch into

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenlab/tokenlab/verify"
 )
@@ -31,7 +32,7 @@ func TestBatcherClose(t *testing.T) {
 	commits := 0
 	b := NewBatcher(func(context.Context) (BatchTx, error) {
 		return fakeTx{commits: &commits, mu: &mu}, nil
-	}, &Dialect{}, 4)
+	}, &Dialect{}, 4, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := 0; i < 100; i++ {
@@ -60,7 +61,7 @@ func TestBatcherFailureReruns(t *testing.T) {
 	commits := 0
 	b := NewBatcher(func(context.Context) (BatchTx, error) {
 		return fakeTx{commits: &commits, mu: &mu}, nil
-	}, &Dialect{}, 0)
+	}, &Dialect{}, 0, nil)
 	defer b.Close()
 	boom := errors.New("boom")
 	var wg sync.WaitGroup
@@ -90,5 +91,45 @@ func TestBatcherFailureReruns(t *testing.T) {
 		if runs[i] < 1 {
 			t.Errorf("op %d never ran", i)
 		}
+	}
+}
+
+// With a durable function, callers hear of their commit only once a call
+// of it has returned; a failed call fails its batches and every later one.
+func TestBatcherDurable(t *testing.T) {
+	var mu sync.Mutex
+	commits := 0
+	gate := make(chan error)
+	b := NewBatcher(func(context.Context) (BatchTx, error) {
+		return fakeTx{commits: &commits, mu: &mu}, nil
+	}, &Dialect{}, 0, func() error { return <-gate })
+	defer b.Close()
+	res := make(chan error, 10)
+	for range 10 {
+		go func() { res <- b.Do(context.Background(), func(verify.Tx) error { return nil }) }()
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("Do returned (%v) before durable", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	for answered := 0; answered < 10; {
+		select {
+		case gate <- nil:
+		case err := <-res:
+			if err != nil {
+				t.Fatal(err)
+			}
+			answered++
+		}
+	}
+	boom := errors.New("disk gone")
+	go func() { res <- b.Do(context.Background(), func(verify.Tx) error { return nil }) }()
+	gate <- boom
+	if err := <-res; !errors.Is(err, boom) {
+		t.Fatalf("Do after a failed durable = %v", err)
+	}
+	if err := b.Do(context.Background(), func(verify.Tx) error { return nil }); !errors.Is(err, boom) {
+		t.Fatalf("Do after that = %v", err)
 	}
 }
