@@ -34,10 +34,15 @@ func stepAt(spec token.Spec, t time.Time) int64 { return int64(spec.Step(t)) }
 
 // seedOf opens a device's sealed seed.
 func (s *Service) seedOf(d *DeviceRecord) (token.Seed, error) {
+	return openSeed(s.getSealer(), d)
+}
+
+// openSeed unseals d's seed with sealer.
+func openSeed(sealer Sealer, d *DeviceRecord) (token.Seed, error) {
 	if len(d.SealedSeed) == 0 {
 		return nil, fmt.Errorf("device %s has no seed", d.ID)
 	}
-	b, err := s.getSealer().Open(d.KeyID, d.SealedSeed, SealAAD(SealedSeed, d.ID))
+	b, err := sealer.Open(d.KeyID, d.SealedSeed, SealAAD(SealedSeed, d.ID))
 	if err != nil {
 		return nil, fmt.Errorf("device %s: opening seed: %w", d.ID, err)
 	}
@@ -398,7 +403,7 @@ type verdict struct {
 	err      error // bad input, unknown entity, FIDO
 }
 
-// judge reads user and device and evaluates code without writing.
+// judge reads user and device (Peek) and evaluates code without writing.
 func (s *Service) judge(ctx context.Context, user, device, code string, now time.Time) verdict {
 	var v verdict
 	err := s.peek(ctx, func(tx Tx) (err error) {
@@ -409,25 +414,31 @@ func (s *Service) judge(ctx context.Context, user, device, code string, now time
 		v.err = s.internal("check", err)
 		return v
 	}
+	s.assess(&v, s.getSealer(), code, now)
+	return v
+}
+
+// assess evaluates code against the device v has read.
+func (s *Service) assess(v *verdict, sealer Sealer, code string, now time.Time) {
 	d := v.dev
 	switch {
 	case d.State == StateLost:
 		v.reason = ReasonLost
-		return v
+		return
 	case d.State != StateAssigned || d.User != v.user:
 		v.reason = ReasonNotEnabled
-		return v
+		return
 	case d.Kind == KindFIDO:
 		v.err = &Error{Code: EINVALID, Message: "FIDO security keys do not produce one-time codes", IAMCode: "ValidationError"}
-		return v
+		return
 	case now.Before(d.LockedUntil):
 		v.reason = ReasonLocked
-		return v
+		return
 	}
-	seed, err := s.seedOf(d)
+	seed, err := openSeed(sealer, d)
 	if err != nil {
 		v.err = s.internal("check", err)
-		return v
+		return
 	}
 	defer seed.Wipe()
 	m := newMatcher(d.Spec, seed)
@@ -441,19 +452,25 @@ func (s *Service) judge(ctx context.Context, user, device, code string, now time
 	default:
 		v.accepted, v.step, v.drift = true, st, nudge(d, cur, st)
 	}
-	return v
 }
 
 // decide checks code and writes the decision through the store's group
 // commit: on a match, the compare-and-set of the last step (and onAccept,
 // in the same transaction); on a wrong code, one more failure. Either way
 // the audit event. Refusals come back as a Decision, not an error.
+//
+// The user and device are read before the batch (Peek), or, when the
+// store says that is cheaper (BatchReader), inside it. Either way the
+// compare-and-set decides: a read that another writer overtook loses it.
 func (s *Service) decide(ctx context.Context, action, user, device, code string, onAccept func(tx Tx, user string) error) (Decision, error) {
 	if err := s.checkArgs(user, device, code); err != nil {
 		s.audit(ctx, action, user, device, err)
 		return Decision{}, err
 	}
 	now := s.now()
+	if br, ok := s.store.(BatchReader); ok && br.ReadsInBatch() {
+		return s.decideInBatch(ctx, action, user, device, code, now, onAccept)
+	}
 	v := s.judge(ctx, user, device, code, now)
 	if v.err != nil {
 		s.audit(ctx, action, user, device, v.err)
@@ -463,56 +480,104 @@ func (s *Service) decide(ctx context.Context, action, user, device, code string,
 		user = v.user
 	}
 	var dec Decision
-	err := s.store.Batch(ctx, func(tx Tx) error {
-		dec = Decision{}
-		switch {
-		case v.accepted:
-			won, err := tx.AdvanceStep(ctx, StepUpdate{ID: v.dev.ID, User: user, Above: uint64(v.step), Step: uint64(v.step), Drift: v.drift, Now: now})
-			if err != nil {
-				return err
-			}
-			if won {
-				dec = Decision{Accepted: true, Step: uint64(v.step)}
-				if onAccept != nil {
-					if err := onAccept(tx, user); err != nil {
-						return err
-					}
-				}
-				break
-			}
-			// Lost the compare-and-set: see why.
-			d, err := tx.Device(ctx, v.dev.ID)
-			if err != nil {
-				return err
-			}
-			switch {
-			case d.State == StateLost:
-				dec.Reason = ReasonLost
-			case d.State != StateAssigned || d.User != user:
-				dec.Reason = ReasonNotEnabled
-			case now.Before(d.LockedUntil):
-				dec.Reason, dec.LockedUntil = ReasonLocked, d.LockedUntil
-			default:
-				dec.Reason = ReasonReplayed
-			}
-		case v.reason == ReasonWrong:
-			_, until, err := tx.RecordFailure(ctx, v.dev.ID, s.lockFunc(now))
-			if err != nil {
-				return err
-			}
-			dec = Decision{Reason: ReasonWrong, LockedUntil: until}
-		default:
-			dec.Reason = v.reason
-			if v.reason == ReasonLocked {
-				dec.LockedUntil = v.dev.LockedUntil
-			}
-		}
-		out := "ok"
-		if !dec.Accepted {
-			out = "refused"
-		}
-		return tx.AppendAudit(ctx, s.event(ctx, action, user, device, out, string(dec.Reason)))
+	err := s.store.Batch(ctx, func(tx Tx) (err error) {
+		dec, err = s.record(ctx, tx, action, user, device, &v, now, onAccept)
+		return err
 	})
+	return s.decided(ctx, action, user, device, dec, err)
+}
+
+// decideInBatch is decide with the read, the judgement and the write in
+// one run of the group commit.
+func (s *Service) decideInBatch(ctx context.Context, action, user, device, code string, now time.Time, onAccept func(tx Tx, user string) error) (Decision, error) {
+	// The sealer is taken now: inside the batch, RotateKEK (which holds
+	// s.mu while it waits for the writer) would deadlock with it.
+	sealer := s.getSealer()
+	var dec Decision
+	var refused error // bad input or unknown entity found in the batch
+	name := user
+	err := s.store.Batch(ctx, func(tx Tx) (err error) {
+		dec, refused, name = Decision{}, nil, user
+		var v verdict
+		v.user, v.dev, err = tx.UserDevice(ctx, user, device)
+		if err == nil {
+			s.assess(&v, sealer, code, now)
+			err = v.err
+		}
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Code == EINTERNAL {
+				return err
+			}
+			refused = err
+			out, reason := outcomeOf(err)
+			return tx.AppendAudit(ctx, s.event(ctx, action, user, device, out, reason))
+		}
+		name = v.user
+		dec, err = s.record(ctx, tx, action, name, device, &v, now, onAccept)
+		return err
+	})
+	if err == nil && refused != nil {
+		return Decision{}, refused
+	}
+	return s.decided(ctx, action, name, device, dec, err)
+}
+
+// record writes the decision on v in tx, with its audit event.
+func (s *Service) record(ctx context.Context, tx Tx, action, user, device string, v *verdict, now time.Time, onAccept func(tx Tx, user string) error) (Decision, error) {
+	var dec Decision
+	switch {
+	case v.accepted:
+		won, err := tx.AdvanceStep(ctx, StepUpdate{ID: v.dev.ID, User: user, Above: uint64(v.step), Step: uint64(v.step), Drift: v.drift, Now: now})
+		if err != nil {
+			return dec, err
+		}
+		if won {
+			dec = Decision{Accepted: true, Step: uint64(v.step)}
+			if onAccept != nil {
+				if err := onAccept(tx, user); err != nil {
+					return dec, err
+				}
+			}
+			break
+		}
+		// Lost the compare-and-set: see why.
+		d, err := tx.Device(ctx, v.dev.ID)
+		if err != nil {
+			return dec, err
+		}
+		switch {
+		case d.State == StateLost:
+			dec.Reason = ReasonLost
+		case d.State != StateAssigned || d.User != user:
+			dec.Reason = ReasonNotEnabled
+		case now.Before(d.LockedUntil):
+			dec.Reason, dec.LockedUntil = ReasonLocked, d.LockedUntil
+		default:
+			dec.Reason = ReasonReplayed
+		}
+	case v.reason == ReasonWrong:
+		_, until, err := tx.RecordFailure(ctx, v.dev.ID, s.lockFunc(now))
+		if err != nil {
+			return dec, err
+		}
+		dec = Decision{Reason: ReasonWrong, LockedUntil: until}
+	default:
+		dec.Reason = v.reason
+		if v.reason == ReasonLocked {
+			dec.LockedUntil = v.dev.LockedUntil
+		}
+	}
+	out := "ok"
+	if !dec.Accepted {
+		out = "refused"
+	}
+	return dec, tx.AppendAudit(ctx, s.event(ctx, action, user, device, out, string(dec.Reason)))
+}
+
+// decided finishes decide: a failed write is an internal error, audited
+// on its own; a lockout is logged.
+func (s *Service) decided(ctx context.Context, action, user, device string, dec Decision, err error) (Decision, error) {
 	if err != nil {
 		err = s.internal(action, err)
 		s.audit(ctx, action, user, device, err)

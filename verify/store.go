@@ -40,6 +40,17 @@ type Peeker interface {
 	Peek(ctx context.Context, fn func(Tx) error) error
 }
 
+// BatchReader is an optional capability of a [Store], found by type
+// assertion. ReadsInBatch reports that reading inside Batch is cheaper
+// than a Peek before it, so that a code check reads its user and device in
+// the group commit itself. That holds for SQLite, whose group-commit
+// writer keeps its page cache while a reader's starts over after every
+// commit; not for a server database, where each read inside the batch is
+// a round trip that every other operation of the batch waits for.
+type BatchReader interface {
+	ReadsInBatch() bool
+}
+
 // Tx is a transaction's typed helpers. Not-found lookups return an *Error
 // with ENOTFOUND, inserts of an existing key ECONFLICT; anything else is an
 // internal error. Lists return at most limit items whose key sorts after
@@ -58,8 +69,9 @@ type Tx interface {
 	CreateDevice(ctx context.Context, d *DeviceRecord) error
 	Device(ctx context.Context, id string) (*DeviceRecord, error)
 	// UserDevice reads, in one statement, user's canonical name and the
-	// device id: what a code check needs. ENOTFOUND for the user comes
-	// first, as with User then Device.
+	// device id: what a code check needs, and only that (the record lacks
+	// Tags, CreatedAt, EnabledAt and Failures). ENOTFOUND for the user
+	// comes first, as with User then Device.
 	UserDevice(ctx context.Context, user, id string) (name string, d *DeviceRecord, err error)
 	Devices(ctx context.Context, f DeviceFilter, after string, limit int) ([]*DeviceRecord, error)
 	CountDevices(ctx context.Context, user string) (int, error)

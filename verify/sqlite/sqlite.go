@@ -274,6 +274,11 @@ func (s *Store) Peek(ctx context.Context, fn func(verify.Tx) error) error {
 	return fn(&sqltx.Tx{C: uncancelled{c}, D: dialect})
 }
 
+// ReadsInBatch is true: the group-commit writer's page cache stays warm
+// across its own commits, while a reader's starts over after each one (see
+// verify.BatchReader).
+func (s *Store) ReadsInBatch() bool { return true }
+
 // Batch runs fn in the next group commit.
 func (s *Store) Batch(ctx context.Context, fn func(verify.Tx) error) error {
 	if !s.grouped {
