@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/sqlite"
@@ -69,15 +70,16 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 3 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 4 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
 	}
 }
 
-// A database of schema 2 (before users and devices became WITHOUT ROWID)
-// keeps its rows through migration 3, and its indexes answer as before.
+// A database of schema 2 (before users and devices became WITHOUT ROWID,
+// and the audit log lost AUTOINCREMENT) keeps its rows through migrations
+// 3 and 4, and its indexes answer as before.
 func TestMigrateWithoutRowid(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokenlab.db")
 	db, err := sql.Open("sqlite", "file:"+p)
@@ -104,6 +106,8 @@ func TestMigrateWithoutRowid(t *testing.T) {
 			VALUES ('GAHT00000018', 'hardware', 'available', '', 0, 6, 30, x'0304', 'kek-1', 6)`,
 		`INSERT INTO access_keys (id, user_name, status, created_at, secret, key_id, session, expires, mfa, mfa_device)
 			VALUES ('AKIAEXAMPLE0000001', 'Alice', 'Active', 8, x'0506', 'kek-1', 0, 0, 0, '')`,
+		`INSERT INTO audit (id, time, actor, action, user_name, device, outcome, reason, source)
+			VALUES (41, 9, 'admin', 'enable', 'Alice', 'GAHT00000017', 'ok', '', 'api')`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -117,7 +121,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := t.Context()
-	if v, err := st.SchemaVersion(ctx); v != 3 || err != nil {
+	if v, err := st.SchemaVersion(ctx); v != 4 || err != nil {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	err = st.View(ctx, func(tx verify.Tx) error {
@@ -125,8 +129,11 @@ func TestMigrateWithoutRowid(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if name != "Alice" || d.User != "Alice" || d.Drift != 2 || d.LastStep != 99 || d.Failures != 1 || d.Tags["a"] != "b" || string(d.SealedSeed) != "\x01\x02" {
+		if name != "Alice" || d.User != "Alice" || d.Drift != 2 || d.LastStep != 99 || string(d.SealedSeed) != "\x01\x02" {
 			t.Errorf("after migration: %q %+v", name, d)
+		}
+		if d, err = tx.Device(ctx, "GAHT00000017"); err != nil || d.Failures != 1 || d.Tags["a"] != "b" || d.EnabledAt.UnixNano() != 7 {
+			t.Errorf("after migration: %+v, %v", d, err)
 		}
 		free, err := tx.Devices(ctx, verify.DeviceFilter{Kind: verify.KindHardware, State: verify.StateAvailable}, "", 10)
 		if err != nil || len(free) != 1 || free[0].ID != "GAHT00000018" {
@@ -139,6 +146,29 @@ func TestMigrateWithoutRowid(t *testing.T) {
 		keys, err := tx.AccessKeys(ctx, "Alice", false)
 		if err != nil || len(keys) != 1 || keys[0].ID != "AKIAEXAMPLE0000001" || string(keys[0].Sealed) != "\x05\x06" {
 			t.Errorf("AccessKeys = %+v, %v", keys, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The audit log kept its event, and the next one comes after it.
+	if err := st.Update(ctx, func(tx verify.Tx) error {
+		return tx.AppendAudit(ctx, &verify.AuditEvent{Time: time.Unix(0, 10), Actor: "admin", Action: "check", User: "Alice", Device: "GAHT00000017", Outcome: "ok", Source: "api"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx verify.Tx) error {
+		evs, err := tx.Audit(ctx, verify.AuditFilter{Limit: 10})
+		if err != nil {
+			return err
+		}
+		ids := map[int64]string{}
+		for _, e := range evs {
+			ids[e.ID] = e.Action
+		}
+		if len(evs) != 2 || ids[41] != "enable" || ids[42] != "check" {
+			t.Errorf("audit after migration = %+v", evs)
 		}
 		return nil
 	})

@@ -170,6 +170,72 @@ func Run(t *testing.T, open func(t *testing.T) verify.Store) {
 		})
 	})
 
+	t.Run("UserDevice", func(t *testing.T) {
+		s := open(t)
+		update(t, s, func(tx verify.Tx) error {
+			for _, n := range []string{"Alice", "bob"} {
+				if err := tx.CreateUser(ctx, user(n)); err != nil {
+					return err
+				}
+			}
+			d := device("GAHT00000017", "Alice")
+			d.Drift, d.LastStep, d.LockedUntil = -2, 99, t0.Add(time.Minute)
+			if err := tx.CreateDevice(ctx, d); err != nil {
+				return err
+			}
+			return tx.CreateDevice(ctx, device("GAHT00000025", ""))
+		})
+		// Every way a store answers it: on Peek where it has one, in a
+		// transaction, and inside a group commit.
+		ways := map[string]func(func(verify.Tx) error) error{
+			"View":  func(fn func(verify.Tx) error) error { return s.View(ctx, fn) },
+			"Batch": func(fn func(verify.Tx) error) error { return s.Batch(ctx, fn) },
+		}
+		if p, ok := s.(verify.Peeker); ok {
+			ways["Peek"] = func(fn func(verify.Tx) error) error { return p.Peek(ctx, fn) }
+		}
+		for way, run := range ways {
+			t.Run(way, func(t *testing.T) {
+				for _, c := range []struct {
+					user, dev, name, owner string
+					code                   verify.ErrorCode
+				}{
+					{"alice", "GAHT00000017", "Alice", "Alice", ""}, // the owner, in another case
+					{"BOB", "GAHT00000017", "bob", "Alice", ""},     // someone else's device
+					{"Alice", "GAHT00000025", "Alice", "", ""},      // an unassigned one
+					{"dave", "GAHT00000017", "", "", verify.ENOTFOUND},
+					{"alice", "GAHT00000033", "", "", verify.ENOTFOUND},
+					{"dave", "GAHT00000033", "", "", verify.ENOTFOUND},
+				} {
+					err := run(func(tx verify.Tx) error {
+						name, d, err := tx.UserDevice(ctx, c.user, c.dev)
+						if c.code != "" {
+							if verify.CodeOf(err) != c.code {
+								t.Errorf("UserDevice(%s, %s) = %v, want %s", c.user, c.dev, err, c.code)
+							} else if want := "user with name " + c.user; strings.HasPrefix(c.user, "dave") && !strings.Contains(err.Error(), want) {
+								t.Errorf("UserDevice(%s, %s) = %v: the unknown user comes first", c.user, c.dev, err)
+							}
+							return nil
+						}
+						if err != nil {
+							return err
+						}
+						if name != c.name || d.ID != c.dev || d.User != c.owner || d.Spec != token.DefaultSpec || string(d.SealedSeed) != "sealed:"+c.dev || d.KeyID != "k1" {
+							t.Errorf("UserDevice(%s, %s) = %q, %+v", c.user, c.dev, name, d)
+						}
+						if c.owner != "" && (d.State != verify.StateAssigned || d.Drift != -2 || d.LastStep != 99 || !d.LockedUntil.Equal(t0.Add(time.Minute))) {
+							t.Errorf("UserDevice(%s, %s) state = %+v", c.user, c.dev, d)
+						}
+						return nil
+					})
+					if err != nil {
+						t.Fatalf("%s: %v", way, err)
+					}
+				}
+			})
+		}
+	})
+
 	t.Run("RollbackOnError", func(t *testing.T) {
 		s := open(t)
 		boom := errors.New("boom")

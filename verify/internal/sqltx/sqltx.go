@@ -230,13 +230,18 @@ func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error
 }
 
 // UserDevice reads user's canonical name and device in one statement (one
-// snapshot, no transaction needed): the user's name by a scalar subquery
-// beside the device row. Only when the device is missing does it ask a
+// snapshot, no transaction needed), with only the columns a code check
+// uses (checkCols). The name comes from the device row when the device is
+// assigned to that user (a user with devices cannot be deleted, so the
+// user exists), else from a scalar subquery on users, which the CASE
+// evaluates only then. Only when the device is missing does it ask a
 // second time, to report the user first as IAM does.
 func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *verify.DeviceRecord, error) {
 	var name string
-	d, err := scanDevice(x.C.QueryRow(ctx, `SELECT coalesce((SELECT name FROM users WHERE name_key = $1), ''), `+deviceCols+` FROM devices WHERE id = $2`,
-		strings.ToLower(user), device), &name)
+	key := strings.ToLower(user)
+	d, err := scanCheckDevice(x.C.QueryRow(ctx, `SELECT CASE WHEN lower(user_name) = $1 THEN user_name
+		ELSE coalesce((SELECT name FROM users WHERE name_key = $1), '') END, `+checkCols+` FROM devices WHERE id = $2`,
+		key, device), &name)
 	if err != nil {
 		if !x.D.IsNoRows(err) {
 			return "", nil, err
@@ -250,6 +255,28 @@ func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *veri
 		return "", nil, verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", user)
 	}
 	return name, d, nil
+}
+
+// checkCols are the device columns a code check reads: not the tags, the
+// times of creation and enabling or the failure count.
+const checkCols = `id, kind, state, user_name, algorithm, digits, period, seed, key_id, drift, last_step, locked_until`
+
+// scanCheckDevice scans the checkCols of r, after the destinations of pre.
+func scanCheckDevice(r Row, pre ...any) (*verify.DeviceRecord, error) {
+	var d verify.DeviceRecord
+	var kind, state string
+	var alg, digits, period, last, locked int64
+	dest := append(pre, &d.ID, &kind, &state, &d.User, &alg, &digits, &period, &d.SealedSeed, &d.KeyID, &d.Drift, &last, &locked)
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	d.Kind, d.State = verify.Kind(kind), verify.State(state)
+	d.Spec = token.Spec{Algorithm: token.Algorithm(alg), Digits: int(digits), Period: time.Duration(period) * time.Second}
+	d.LockedUntil, d.LastStep = i2t(locked), uint64(last)
+	if len(d.SealedSeed) == 0 {
+		d.SealedSeed = nil
+	}
+	return &d, nil
 }
 
 func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, limit int) ([]*verify.DeviceRecord, error) {
