@@ -777,7 +777,7 @@ func jsonMarshal(v any) ([]byte, error) {
 // groupedStore sends every write of the bench's enrollment through the
 // store's group commit (Batch) instead of one transaction each (Update):
 // enrollment is set-up, and thousands of enables one fsync at a time would
-// take minutes. Durability is the same: each batch is committed (FULL)
+// take minutes. Durability is the same: each batch is committed and synced
 // before its callers return. Batch may run a function more than once;
 // the verifier's update functions allow that.
 type groupedStore struct{ closingStore }

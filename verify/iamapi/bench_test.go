@@ -51,7 +51,7 @@ type benchDevice struct {
 
 // BenchmarkGetSessionToken measures STS GetSessionToken with MFA, SigV4
 // signed, from 64 concurrent clients against the embedded default (the
-// real service on SQLite with FULL durability), beside a bare net/http
+// real service on SQLite, every accepted code fsynced before its answer), beside a bare net/http
 // handler answering the same signed requests in the same run. It reports
 // both throughputs, their ratio and the 99th percentile latencies.
 func BenchmarkGetSessionToken(b *testing.B) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -164,3 +165,35 @@ func must[T any](t testing.TB) func(T, error) T {
 var bg = context.Background()
 
 var _ http.Handler = (*iamapi.Handler)(nil)
+
+// panicky is a verifier whose user listing panics.
+type panicky struct{ verify.Verifier }
+
+func (panicky) ListUsers(context.Context, string, verify.Page) ([]verify.User, string, error) {
+	panic("boom")
+}
+
+// A panic in an action is IAM's ServiceFailure (500, XML), not a dropped
+// connection, and the endpoint keeps serving.
+func TestPanicIsServiceFailure(t *testing.T) {
+	e := newEnv(t, iamapi.Config{})
+	h := iamapi.New(panicky{e.v}, iamapi.Config{Now: e.clock.Now, Log: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := iam.New(iam.Options{BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
+		Credentials: credentials.StaticCredentialsProvider{Value: e.admin}, HTTPClient: srv.Client(), RetryMaxAttempts: 1})
+	for range 2 {
+		_, err := c.ListUsers(context.Background(), &iam.ListUsersInput{})
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ServiceFailure" {
+			t.Fatalf("ListUsers with a panicking verifier = %v, want ServiceFailure", err)
+		}
+		var re interface{ HTTPStatusCode() int }
+		if !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
+			t.Fatalf("status = %v", err)
+		}
+	}
+	if _, err := c.GetUser(context.Background(), &iam.GetUserInput{}); err != nil {
+		t.Fatalf("GetUser after the panics: %v", err)
+	}
+}

@@ -27,10 +27,12 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -112,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// must come from the clock the time check uses.
 	w.Header().Set("Date", h.cfg.Now().UTC().Format(http.TimeFormat))
 
-	svc, action, res, err := h.serve(r)
+	svc, action, res, err := h.serveSafely(r)
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
@@ -134,6 +136,24 @@ func (h *Handler) observe(svc *service, action, outcome string, start time.Time)
 	if h.cfg.Observe != nil {
 		h.cfg.Observe(svc.name, action, outcome, time.Since(start))
 	}
+}
+
+// serveSafely is serve with a panic turned into a server fault: the client
+// gets IAM's ServiceFailure in XML, as for any internal error, not a
+// dropped connection, and the log gets the panic and its stack (never the
+// request's parameters).
+func (h *Handler) serveSafely(r *http.Request) (svc *service, action string, res any, err error) {
+	svc = iamService
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.cfg.Log.Error("iamapi: panic", "action", action, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("panic in %s", action)
+		}
+	}()
+	return h.serve(r)
 }
 
 // serve authenticates r, decodes its parameters and runs its action. It
