@@ -100,8 +100,12 @@ func TestFailedWALSyncSticks(t *testing.T) {
 	st.wal.fsync = fdatasync // the disk is back, but the store cannot know what it lost
 	st.wal.mu.Unlock()
 	for _, write := range []func() error{
-		func() error { return st.Batch(ctx, func(tx verify.Tx) error { return tx.CreateUser(ctx, testUser("bob")) }) },
-		func() error { return st.Update(ctx, func(tx verify.Tx) error { return tx.CreateUser(ctx, testUser("carol")) }) },
+		func() error {
+			return st.Batch(ctx, func(tx verify.Tx) error { return tx.CreateUser(ctx, testUser("bob")) })
+		},
+		func() error {
+			return st.Update(ctx, func(tx verify.Tx) error { return tx.CreateUser(ctx, testUser("carol")) })
+		},
 	} {
 		if err := write(); !errors.Is(err, eio) {
 			t.Errorf("write after a failed fsync = %v", err)
