@@ -34,19 +34,44 @@ type Metrics struct {
 type queryKey struct{ service, action string }
 
 type queryStats struct {
-	buckets  [len(buckets)]atomic.Int64
-	count    atomic.Int64
-	sumNs    atomic.Int64
+	latency  histogram
 	mu       sync.Mutex
 	outcomes map[string]int64
 }
 
 type routeStats struct {
+	latency histogram
+	mu      sync.Mutex
+	codes   map[int]int64
+}
+
+// histogram is a latency histogram over buckets.
+type histogram struct {
 	buckets [len(buckets)]atomic.Int64
 	count   atomic.Int64
 	sumNs   atomic.Int64
-	mu      sync.Mutex
-	codes   map[int]int64
+}
+
+func (h *histogram) observe(d time.Duration) {
+	s := d.Seconds()
+	for i, b := range buckets {
+		if s <= b {
+			h.buckets[i].Add(1)
+		}
+	}
+	h.count.Add(1)
+	h.sumNs.Add(int64(d))
+}
+
+// write writes h as the series of histogram name with labels (`k="v",…`).
+func (h *histogram) write(w *bufio.Writer, name, labels string) {
+	for i, b := range buckets {
+		fmt.Fprintf(w, "%s_bucket{%s,le=%q} %d\n", name, labels, strconv.FormatFloat(b, 'g', -1, 64), h.buckets[i].Load())
+	}
+	cnt := h.count.Load()
+	fmt.Fprintf(w, "%s_bucket{%s,le=\"+Inf\"} %d\n", name, labels, cnt)
+	fmt.Fprintf(w, "%s_sum{%s} %s\n", name, labels, strconv.FormatFloat(time.Duration(h.sumNs.Load()).Seconds(), 'g', -1, 64))
+	fmt.Fprintf(w, "%s_count{%s} %d\n", name, labels, cnt)
 }
 
 // NewMetrics returns empty metrics.
@@ -67,14 +92,7 @@ func (m *Metrics) QueryRequest(service, action, outcome string, d time.Duration)
 		m.query[k] = qs
 	}
 	m.mu.Unlock()
-	s := d.Seconds()
-	for i, b := range buckets {
-		if s <= b {
-			qs.buckets[i].Add(1)
-		}
-	}
-	qs.count.Add(1)
-	qs.sumNs.Add(int64(d))
+	qs.latency.observe(d)
 	qs.mu.Lock()
 	qs.outcomes[outcome]++
 	qs.mu.Unlock()
@@ -92,14 +110,7 @@ func (m *Metrics) route(name string) *routeStats {
 }
 
 func (rs *routeStats) observe(d time.Duration, status int) {
-	s := d.Seconds()
-	for i, b := range buckets {
-		if s <= b {
-			rs.buckets[i].Add(1)
-		}
-	}
-	rs.count.Add(1)
-	rs.sumNs.Add(int64(d))
+	rs.latency.observe(d)
 	rs.mu.Lock()
 	rs.codes[status]++
 	rs.mu.Unlock()
@@ -187,14 +198,7 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 	fmt.Fprintln(w, "# HELP tokenlab_http_request_duration_seconds Request latency, by route.")
 	fmt.Fprintln(w, "# TYPE tokenlab_http_request_duration_seconds histogram")
 	for _, n := range names {
-		rs := m.route(n)
-		for i, b := range buckets {
-			fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_bucket{route=%q,le=%q} %d\n", n, strconv.FormatFloat(b, 'g', -1, 64), rs.buckets[i].Load())
-		}
-		cnt := rs.count.Load()
-		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_bucket{route=%q,le=\"+Inf\"} %d\n", n, cnt)
-		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_sum{route=%q} %s\n", n, strconv.FormatFloat(time.Duration(rs.sumNs.Load()).Seconds(), 'g', -1, 64))
-		fmt.Fprintf(w, "tokenlab_http_request_duration_seconds_count{route=%q} %d\n", n, cnt)
+		m.route(n).latency.write(w, "tokenlab_http_request_duration_seconds", fmt.Sprintf("route=%q", n))
 	}
 
 	fmt.Fprintln(w, "# HELP tokenlab_verify_decisions_total Code checks, by outcome and refusal reason.")
@@ -228,13 +232,6 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 	fmt.Fprintln(w, "# HELP tokenlab_iam_request_duration_seconds IAM/STS Query API latency, by service and action.")
 	fmt.Fprintln(w, "# TYPE tokenlab_iam_request_duration_seconds histogram")
 	for i, k := range qkeys {
-		qs := qstats[i]
-		for j, b := range buckets {
-			fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_bucket{service=%q,action=%q,le=%q} %d\n", k.service, k.action, strconv.FormatFloat(b, 'g', -1, 64), qs.buckets[j].Load())
-		}
-		cnt := qs.count.Load()
-		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_bucket{service=%q,action=%q,le=\"+Inf\"} %d\n", k.service, k.action, cnt)
-		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_sum{service=%q,action=%q} %s\n", k.service, k.action, strconv.FormatFloat(time.Duration(qs.sumNs.Load()).Seconds(), 'g', -1, 64))
-		fmt.Fprintf(w, "tokenlab_iam_request_duration_seconds_count{service=%q,action=%q} %d\n", k.service, k.action, cnt)
+		qstats[i].latency.write(w, "tokenlab_iam_request_duration_seconds", fmt.Sprintf("service=%q,action=%q", k.service, k.action))
 	}
 }
