@@ -160,8 +160,11 @@ func (h *Handler) serveSafely(r *http.Request) (svc *service, action string, res
 // returns the service (for the XML namespace, also of errors) and action.
 func (h *Handler) serve(r *http.Request) (svc *service, action string, res any, err error) {
 	svc = iamService
-	if r.Method != http.MethodPost {
-		return svc, "", nil, errf(405, "InvalidAction", "Only POST requests are supported.")
+	// The Query protocol takes GET as well as POST: a presigned STS URL
+	// (GetCallerIdentity for Kubernetes authentication, for one) is a GET
+	// with everything in its query string.
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		return svc, "", nil, errf(405, "InvalidAction", "Only GET and POST requests are supported.")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
 	if err != nil {

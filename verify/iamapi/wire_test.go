@@ -91,7 +91,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "unsigned", service: "iam", body: "Action=ListUsers" + iamV, unsigned: true, status: 403, code: "MissingAuthenticationToken"},
 		{name: "unsigned STS", service: "sts", body: "Action=GetCallerIdentity" + stsV, unsigned: true, status: 403, code: "MissingAuthenticationToken"},
 		{name: "other service", service: "s3", body: "Action=ListUsers" + iamV, status: 403, code: "SignatureDoesNotMatch", message: "Credential should be scoped to correct service"},
-		{name: "GET", service: "iam", body: "", mutate: func(r *http.Request) { r.Method = "GET" }, status: 405, code: "InvalidAction"},
+		{name: "PUT", service: "iam", body: "", mutate: func(r *http.Request) { r.Method = "PUT" }, status: 405, code: "InvalidAction"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			creds := e.admin
