@@ -14,6 +14,12 @@ import (
 // the real service over SQLite in a temporary directory.
 func newVerifier(t testing.TB, now func() time.Time) verify.Verifier {
 	t.Helper()
+	return newVerifierConfig(t, verify.Config{Now: now})
+}
+
+// newVerifierConfig is newVerifier with more of the configuration.
+func newVerifierConfig(t testing.TB, cfg verify.Config) verify.Verifier {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
 	if err != nil {
@@ -24,5 +30,5 @@ func newVerifier(t testing.TB, now func() time.Time) verify.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verify.New(st, sl, verify.Config{Now: now})
+	return verify.New(st, sl, cfg)
 }
