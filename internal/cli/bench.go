@@ -28,6 +28,7 @@ import (
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/client"
 	"github.com/tokenlab/tokenlab/verify/httpapi"
+	"github.com/tokenlab/tokenlab/verify/postgres"
 )
 
 // tokenlab bench verify measures code checks per second through the JSON
@@ -141,6 +142,17 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		if !asJSON {
 			fmt.Fprintf(env.Stderr, format+"\n", a...)
 		}
+	}
+
+	if kind == "postgres" {
+		// A schema of the run's own: the database may hold a verifier
+		// already, or an earlier run; neither is touched.
+		dsn, drop, err := postgres.TempSchema(ctx, db, "tokenlab_bench_")
+		if err != nil {
+			return err
+		}
+		defer drop()
+		db, sc.db = dsn, dsn
 	}
 
 	tmp, err := os.MkdirTemp("", "tokenlab-bench-")

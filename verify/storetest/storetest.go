@@ -10,8 +10,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -19,11 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/postgres"
 )
 
 // PostgresDSN returns a DSN for the test PostgreSQL (TOKENLAB_TEST_PG) whose
@@ -31,35 +28,12 @@ import (
 // skips the test (or fails it under TOKENLAB_REQUIRE_TOOLS=1) without one.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	dsn := testtool.PostgresDSN(t)
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, dsn)
+	dsn, drop, err := postgres.TempSchema(context.Background(), testtool.PostgresDSN(t), "tokenlab_test_")
 	if err != nil {
-		t.Fatalf("connecting to TOKENLAB_TEST_PG: %v", err)
+		t.Fatalf("TOKENLAB_TEST_PG: %v", err)
 	}
-	defer c.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "tokenlab_test_" + hex.EncodeToString(b[:])
-	if _, err := c.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("creating schema: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	if !strings.Contains(dsn, "://") { // key=value form
-		return dsn + " search_path=" + schema
-	}
-	return dsn + sep + "search_path=" + schema
+	t.Cleanup(drop)
+	return dsn
 }
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
