@@ -159,3 +159,73 @@ func BenchmarkCheckGroupCommit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEnableGroupCommit measures 64 concurrent enrollments (Enable
+// with two codes, each on its own device) on SQLite, where Enable goes
+// through the group commit, against a store without group commit (one
+// transaction and one fsync each), and reports both rates and their ratio.
+func BenchmarkEnableGroupCommit(b *testing.B) {
+	const clients, perRound = 64, 512
+	kek, err := seal.LoadOrCreateKEK(filepath.Join(b.TempDir(), "kek"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	enable := func(grouped bool) time.Duration {
+		svc := verify.New(benchStores[0].open(b, grouped), kek, verify.Config{Now: func() time.Time { return t0 }})
+		ctx := context.Background()
+		spec := token.DefaultSpec
+		cur := spec.Step(t0)
+		var recs []verify.TokenRecord
+		for i := 0; i < perRound; i++ {
+			s, _ := token.NewSerial("ENRL", uint64(i))
+			seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
+			recs = append(recs, verify.TokenRecord{Serial: s, Spec: spec, Seed: seed})
+		}
+		i := 0
+		if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
+			if i == len(recs) {
+				return verify.TokenRecord{}, io.EOF
+			}
+			i++
+			return recs[i-1], nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for u := 0; u < perRound/verify.MaxDevicesPerUser; u++ {
+			if _, err := svc.CreateUser(ctx, "u"+string(rune('a'+u%26))+string(rune('a'+u/26)), verify.UserOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var next sync.WaitGroup
+		work := make(chan int)
+		start := time.Now()
+		for range clients {
+			next.Add(1)
+			go func() {
+				defer next.Done()
+				for i := range work {
+					u := i / verify.MaxDevicesPerUser
+					r := recs[i]
+					if err := svc.Enable(ctx, "u"+string(rune('a'+u%26))+string(rune('a'+u/26)), string(r.Serial), spec.HOTP(r.Seed, cur-1), spec.HOTP(r.Seed, cur)); err != nil {
+						b.Error(err)
+					}
+				}
+			}()
+		}
+		for i := range recs {
+			work <- i
+		}
+		close(work)
+		next.Wait()
+		return time.Since(start)
+	}
+	var tg, ts time.Duration
+	for i := 0; i < b.N; i++ {
+		tg += enable(true)
+		ts += enable(false)
+	}
+	n := float64(b.N * perRound)
+	b.ReportMetric(n/tg.Seconds(), "group-enables/s")
+	b.ReportMetric(n/ts.Seconds(), "single-enables/s")
+	b.ReportMetric(ts.Seconds()/tg.Seconds(), "group/single")
+}

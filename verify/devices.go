@@ -340,7 +340,8 @@ func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string)
 		return err
 	}
 	now := s.now()
-	return s.update(ctx, "enable", user, device, func(tx Tx, refusal *error) error {
+	sealer := s.getSealer()
+	return s.updateGrouped(ctx, "enable", user, device, func(tx Tx, refusal *error) error {
 		u, err := tx.LockUser(ctx, user)
 		if err != nil {
 			return err
@@ -364,7 +365,7 @@ func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string)
 		if n >= MaxDevicesPerUser {
 			return &Error{Code: ELIMIT, Message: msgLimit, IAMCode: "LimitExceeded"}
 		}
-		seed, err := s.seedOf(d)
+		seed, err := openSeed(sealer, d)
 		if err != nil {
 			return err
 		}

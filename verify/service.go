@@ -181,8 +181,25 @@ func (s *Service) audit(ctx context.Context, action, user, device string, err er
 // for action. fn may return a refusal through *refusal: the transaction is
 // then committed (with the refusal audited) and the refusal returned.
 func (s *Service) update(ctx context.Context, action, user, device string, fn func(tx Tx, refusal *error) error) error {
+	return s.write(ctx, s.store.Update, action, user, device, fn)
+}
+
+// updateGrouped is update through the group commit where the store
+// gathers every write on one connection anyway (BatchReader: SQLite), so
+// that concurrent enrollments share a transaction and an fsync; elsewhere
+// it is update. fn may then run more than once (see Store.Batch) and must
+// not take s.mu (RotateKEK holds it while it waits for the writer).
+func (s *Service) updateGrouped(ctx context.Context, action, user, device string, fn func(tx Tx, refusal *error) error) error {
+	run := s.store.Update
+	if br, ok := s.store.(BatchReader); ok && br.ReadsInBatch() {
+		run = s.store.Batch
+	}
+	return s.write(ctx, run, action, user, device, fn)
+}
+
+func (s *Service) write(ctx context.Context, run func(context.Context, func(Tx) error) error, action, user, device string, fn func(tx Tx, refusal *error) error) error {
 	var refusal error
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := run(ctx, func(tx Tx) error {
 		refusal = nil
 		if err := fn(tx, &refusal); err != nil {
 			return err

@@ -84,7 +84,7 @@ func (s *Service) CreateUser(ctx context.Context, name string, opt UserOptions) 
 			return User{}, s.internal("create-user", err)
 		}
 	}
-	err = s.update(ctx, "create-user", name, "", func(tx Tx, _ *error) error {
+	err = s.updateGrouped(ctx, "create-user", name, "", func(tx Tx, _ *error) error {
 		return tx.CreateUser(ctx, u)
 	})
 	if err != nil {
