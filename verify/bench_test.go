@@ -39,22 +39,7 @@ func setupBench(b *testing.B, svc *verify.Service, n int) []*benchDevice {
 	ctx := context.Background()
 	spec := token.DefaultSpec
 	cur := spec.Step(t0)
-	var recs []verify.TokenRecord
-	for i := 0; i < n; i++ {
-		s, _ := token.NewSerial("BNCH", uint64(i))
-		seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
-		recs = append(recs, verify.TokenRecord{Serial: s, Spec: spec, Seed: seed})
-	}
-	i := 0
-	if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	}); err != nil {
-		b.Fatal(err)
-	}
+	recs := importBench(b, svc, "BNCH", n)
 	devs := make([]*benchDevice, n)
 	for i, r := range recs {
 		u := "u" + string(rune('a'+i/8%26)) + string(rune('a'+i/8/26))
@@ -69,6 +54,28 @@ func setupBench(b *testing.B, svc *verify.Service, n int) []*benchDevice {
 		devs[i] = &benchDevice{user: u, id: string(r.Serial), h: token.NewHOTPer(spec.Algorithm, spec.Digits, r.Seed), next: cur + 1}
 	}
 	return devs
+}
+
+// importBench puts n hardware tokens with fresh seeds, serials prefix
+// and a counter, into svc's inventory and returns them.
+func importBench(b *testing.B, svc *verify.Service, prefix string, n int) []verify.TokenRecord {
+	var recs []verify.TokenRecord
+	for i := 0; i < n; i++ {
+		s, _ := token.NewSerial(prefix, uint64(i))
+		seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
+		recs = append(recs, verify.TokenRecord{Serial: s, Spec: token.DefaultSpec, Seed: seed})
+	}
+	i := 0
+	if _, err := svc.ImportTokens(context.Background(), func() (verify.TokenRecord, error) {
+		if i == len(recs) {
+			return verify.TokenRecord{}, io.EOF
+		}
+		i++
+		return recs[i-1], nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return recs
 }
 
 // runChecks runs rounds of one valid check on each device, concurrently,
@@ -175,22 +182,7 @@ func BenchmarkEnableGroupCommit(b *testing.B) {
 		ctx := context.Background()
 		spec := token.DefaultSpec
 		cur := spec.Step(t0)
-		var recs []verify.TokenRecord
-		for i := 0; i < perRound; i++ {
-			s, _ := token.NewSerial("ENRL", uint64(i))
-			seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
-			recs = append(recs, verify.TokenRecord{Serial: s, Spec: spec, Seed: seed})
-		}
-		i := 0
-		if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
-			if i == len(recs) {
-				return verify.TokenRecord{}, io.EOF
-			}
-			i++
-			return recs[i-1], nil
-		}); err != nil {
-			b.Fatal(err)
-		}
+		recs := importBench(b, svc, "ENRL", perRound)
 		for u := 0; u < perRound/verify.MaxDevicesPerUser; u++ {
 			if _, err := svc.CreateUser(ctx, "u"+string(rune('a'+u%26))+string(rune('a'+u/26)), verify.UserOptions{}); err != nil {
 				b.Fatal(err)
