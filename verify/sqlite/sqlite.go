@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -100,7 +101,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	dsn := func(pragmas ...string) string {
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 		for _, p := range pragmas {
 			q.Add("_pragma", p)
 		}
@@ -123,7 +124,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.closeConns()
 		return nil, err
 	}
-	wc, err := s.db.Conn(ctx)
+	wc, err := connect(ctx, s.db)
 	if err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
@@ -146,7 +147,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s.w <- w
 	for i := 0; i < nr; i++ {
-		rc, err := s.rdb.Conn(ctx)
+		rc, err := connect(ctx, s.rdb)
 		if err != nil {
 			return fail(fmt.Errorf("sqlite: %w", err))
 		}
@@ -156,6 +157,31 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0, s.wal.sync)
 	return s, nil
+}
+
+// busyTimeout is how long SQLite waits for a lock (the busy_timeout pragma
+// of every connection), and how long connect retries.
+const busyTimeout = 10 * time.Second
+
+// connect opens a connection of db, retrying while SQLite reports the
+// database busy. Opening runs the DSN's pragmas, and switching a new
+// database to WAL needs a lock that SQLite does not wait for once the
+// statement already reads (it would risk a deadlock), so processes opening
+// one new file at the same moment can meet SQLITE_BUSY there.
+func connect(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	deadline := time.Now().Add(busyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		c, err := db.Conn(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return c, err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Path returns the database file's path.
