@@ -606,15 +606,11 @@ func (s *Service) Resync(ctx context.Context, user, device, code1, code2 string)
 	}
 	now := s.now()
 	return s.update(ctx, "resync", user, device, func(tx Tx, refusal *error) error {
-		u, err := tx.User(ctx, user)
+		u, d, err := ownedDevice(ctx, tx, user, device)
 		if err != nil {
 			return err
 		}
-		d, err := tx.Device(ctx, device)
-		if err != nil {
-			return err
-		}
-		if d.State != StateAssigned || d.User != u.Name {
+		if d.State != StateAssigned {
 			return noSuchDevice(device)
 		}
 		if d.Kind == KindFIDO {
@@ -655,6 +651,24 @@ func (s *Service) Resync(ctx context.Context, user, device, code1, code2 string)
 	})
 }
 
+// ownedDevice reads user and device in tx: ENOTFOUND for an unknown user
+// (first, as IAM reports it), an unknown device, or a device that is not
+// the user's.
+func ownedDevice(ctx context.Context, tx Tx, user, device string) (*UserRecord, *DeviceRecord, error) {
+	u, err := tx.User(ctx, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := tx.Device(ctx, device)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.User != u.Name {
+		return nil, nil, noSuchDevice(device)
+	}
+	return u, d, nil
+}
+
 func noSuchDevice(id string) *Error {
 	return &Error{Code: ENOTFOUND, Message: fmt.Sprintf("MFA Device with serial number %s does not exist.", id), IAMCode: "NoSuchEntity"}
 }
@@ -667,15 +681,11 @@ func (s *Service) Deactivate(ctx context.Context, user, device string) error {
 		return err
 	}
 	return s.update(ctx, "deactivate", user, device, func(tx Tx, _ *error) error {
-		u, err := tx.User(ctx, user)
+		_, d, err := ownedDevice(ctx, tx, user, device)
 		if err != nil {
 			return err
 		}
-		d, err := tx.Device(ctx, device)
-		if err != nil {
-			return err
-		}
-		if d.State != StateAssigned || d.User != u.Name {
+		if d.State != StateAssigned {
 			return noSuchDevice(device)
 		}
 		_, err = tx.Detach(ctx, d.ID, StateAvailable)

@@ -227,15 +227,11 @@ func (s *Service) RemoveFIDO(ctx context.Context, user, device string) error {
 		if err != nil {
 			return err
 		}
-		u, err := tx.User(ctx, user)
+		_, d, err := ownedDevice(ctx, tx, user, device)
 		if err != nil {
 			return err
 		}
-		d, err := tx.Device(ctx, device)
-		if err != nil {
-			return err
-		}
-		if d.Kind != KindFIDO || d.User != u.Name {
+		if d.Kind != KindFIDO {
 			return noSuchDevice(device)
 		}
 		return ft.DeleteFIDO(ctx, device)

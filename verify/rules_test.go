@@ -695,18 +695,7 @@ func TestSameCodeTwoVerifiers(t *testing.T) {
 	for _, fac := range factories {
 		t.Run(fac.name, func(t *testing.T) {
 			e := newEnv(t, fac)
-			var st2 verify.Store
-			var err error
-			if strings.Contains(e.where, "search_path") {
-				st2, err = postgres.Open(e.ctx, e.where)
-			} else {
-				st2, err = sqlite.Open(e.where)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			svc2 := verify.New(st2, e.sealer, verify.Config{Now: e.clock.Now})
+			svc2 := e.secondVerifier(t)
 			e.user("alice")
 			ids, seeds := e.hardware(1)
 			e.enable("alice", ids[0], seeds[0])
@@ -753,18 +742,7 @@ func TestLimitAcrossVerifiers(t *testing.T) {
 	for _, fac := range factories {
 		t.Run(fac.name, func(t *testing.T) {
 			e := newEnv(t, fac)
-			var st2 verify.Store
-			var err error
-			if strings.Contains(e.where, "search_path") {
-				st2, err = postgres.Open(e.ctx, e.where)
-			} else {
-				st2, err = sqlite.Open(e.where)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st2.Close() })
-			svc2 := verify.New(st2, e.sealer, verify.Config{Now: e.clock.Now})
+			svc2 := e.secondVerifier(t)
 			e.user("alice")
 			ids, seeds := e.hardware(12)
 			for i := 0; i < 5; i++ {
@@ -808,4 +786,22 @@ func TestLimitAcrossVerifiers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// secondVerifier is another verifier on e's database, through a store of
+// its own, as another process sharing it would be.
+func (e *env) secondVerifier(t *testing.T) *verify.Service {
+	t.Helper()
+	var st verify.Store
+	var err error
+	if strings.Contains(e.where, "search_path") {
+		st, err = postgres.Open(e.ctx, e.where)
+	} else {
+		st, err = sqlite.Open(e.where)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return verify.New(st, e.sealer, verify.Config{Now: e.clock.Now})
 }
