@@ -1,0 +1,175 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/httpapi"
+	"github.com/tokenlab/tokenlab/verify/seal"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
+)
+
+// stepClock is a manual clock, safe for concurrent use (the group-commit
+// writer reads it too).
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// checkRig is the whole check path in process: the API over the real
+// verifier on SQLite, with one enabled hardware token.
+type checkRig struct {
+	api    http.Handler
+	tok    string
+	clock  *stepClock
+	user   string
+	device string
+	h      *token.HOTPer
+	next   uint64 // the next step to send a code for
+}
+
+func newCheckRig(t *testing.T) *checkRig {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "tokenlab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LoadOrCreateKEK(filepath.Join(dir, "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ten seconds into a step.
+	clk := &stepClock{t: time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC)}
+	// Never locked, so that every wrong code is a failure recorded.
+	svc := verify.New(st, sealer, verify.Config{Now: clk.Now, LockAfter: 1 << 30})
+	tok, err := svc.CreateAPIToken(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := token.NewSerial("GAHT", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := token.GenerateSeed(rand.Reader, token.SHA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := token.DefaultSpec
+	done := false
+	if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
+		if done {
+			return verify.TokenRecord{}, io.EOF
+		}
+		done = true
+		return verify.TokenRecord{Serial: serial, Spec: spec, Seed: seed}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, "alice", verify.UserOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cur := spec.Step(clk.Now())
+	if err := svc.Enable(ctx, "alice", string(serial), spec.HOTP(seed, cur-1), spec.HOTP(seed, cur)); err != nil {
+		t.Fatal(err)
+	}
+	return &checkRig{
+		// The API's token cache keeps real time: a step per check would
+		// expire it every time.
+		api: httpapi.New(svc, httpapi.Config{}), tok: tok, clock: clk,
+		user: "alice", device: string(serial),
+		h: token.NewHOTPer(spec.Algorithm, spec.Digits, seed), next: cur + 1,
+	}
+}
+
+// checks prepares n check requests and their recorders, outside the
+// measurement. Each request carries the code of the step after the one
+// before, so with the clock moved one step per check every one is accepted
+// (a real compare-and-set); wrong sends a wrong code instead.
+func (r *checkRig) checks(n int, wrong bool) ([]*http.Request, []*httptest.ResponseRecorder) {
+	reqs := make([]*http.Request, n)
+	recs := make([]*httptest.ResponseRecorder, n)
+	for i := range reqs {
+		code := string(r.h.Append(nil, r.next))
+		r.next++
+		if wrong {
+			code = string(r.h.Append(nil, r.next+100))
+		}
+		body := `{"user":"` + r.user + `","device":"` + r.device + `","code":"` + code + `"}`
+		req := httptest.NewRequest("POST", "/api/v1/mfa/check", bytes.NewReader([]byte(body)))
+		req.Header.Set("Authorization", "Bearer "+r.tok)
+		reqs[i], recs[i] = req, httptest.NewRecorder()
+	}
+	return reqs, recs
+}
+
+// allocsPerCheck measures the heap allocations of one check through
+// Server.ServeHTTP down to the store and back, averaged over runs.
+func allocsPerCheck(t *testing.T, wrong bool) float64 {
+	t.Helper()
+	const runs = 200
+	r := newCheckRig(t)
+	reqs, recs := r.checks(runs+1, wrong) // AllocsPerRun runs f once more to warm up
+	want := `{"accepted":true,"step":`
+	if wrong {
+		want = `{"accepted":false,"reason":"wrong"`
+	}
+	i := 0
+	n := testing.AllocsPerRun(runs, func() {
+		if !wrong {
+			r.clock.Advance(30 * time.Second)
+		}
+		r.api.ServeHTTP(recs[i], reqs[i])
+		i++
+	})
+	for j, rec := range recs[:i] {
+		if rec.Code != http.StatusOK || !bytes.HasPrefix(rec.Body.Bytes(), []byte(want)) {
+			t.Fatalf("check %d: %d %s, want 200 %s…", j, rec.Code, rec.Body, want)
+		}
+	}
+	return n
+}
+
+// TestCheckAllocs counts the allocations of a check end to end (JSON API,
+// verifier, SQLite store), accepted and wrong. The figures include the
+// SQLite driver's and net/http's own; -v prints them.
+func TestCheckAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts: not in -short")
+	}
+	for _, tc := range []struct {
+		name  string
+		wrong bool
+	}{
+		{"accepted", false},
+		{"wrong", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Logf("%.0f allocs/check", allocsPerCheck(t, tc.wrong))
+		})
+	}
+}
