@@ -14,8 +14,8 @@ func AppendHOTP(dst []byte, alg Algorithm, digits int, key []byte, c uint64) []b
 	if !codeDigits(digits) {
 		return dst
 	}
-	m := hmac.New(alg.Hash(), key)
-	return appendCode(dst, m, digits, c)
+	h := HOTPer{mac: hmac.New(alg.Hash(), key), digits: digits}
+	return AppendCode(dst, h.truncate(c), digits)
 }
 
 // HOTPer computes HOTP codes for one key with its HMAC state kept between
@@ -24,6 +24,10 @@ func AppendHOTP(dst []byte, alg Algorithm, digits int, key []byte, c uint64) []b
 type HOTPer struct {
 	mac    hash.Hash
 	digits int
+	// The counter and the MAC. Buffers handed to mac's methods escape:
+	// kept here, they cost nothing per code instead of two allocations.
+	msg [8]byte
+	sum [64]byte // room for SHA-512
 }
 
 // NewHOTPer returns a code generator for key under alg and digits.
@@ -38,7 +42,7 @@ func (h *HOTPer) Append(dst []byte, c uint64) []byte {
 		return dst
 	}
 	h.mac.Reset()
-	return appendCode(dst, h.mac, h.digits, c)
+	return AppendCode(dst, h.truncate(c), h.digits)
 }
 
 // Value returns the code for counter c as an integer (before zero padding);
@@ -48,12 +52,18 @@ func (h *HOTPer) Value(c uint64) uint32 {
 		return 0
 	}
 	h.mac.Reset()
-	return truncateMAC(h.mac, h.digits, c)
+	return h.truncate(c)
 }
 
-func appendCode(dst []byte, m hash.Hash, digits int, c uint64) []byte {
-	v := truncateMAC(m, digits, c)
-	return AppendCode(dst, v, digits)
+// truncate is RFC 4226 §5.3 dynamic truncation of HMAC(key, c), with mac
+// fresh or reset.
+func (h *HOTPer) truncate(c uint64) uint32 {
+	binary.BigEndian.PutUint64(h.msg[:], c)
+	h.mac.Write(h.msg[:])
+	s := h.mac.Sum(h.sum[:0])
+	off := s[len(s)-1] & 0x0f
+	bin := binary.BigEndian.Uint32(s[off:off+4]) & 0x7fffffff
+	return bin % pow10[h.digits]
 }
 
 // codeDigits reports whether a code of d digits can be computed.
@@ -71,16 +81,4 @@ func AppendCode(dst []byte, v uint32, digits int) []byte {
 		v /= 10
 	}
 	return append(dst, tmp[:digits]...)
-}
-
-// truncateMAC is RFC 4226 §5.3 dynamic truncation of HMAC(key, c).
-func truncateMAC(m hash.Hash, digits int, c uint64) uint32 {
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], c)
-	m.Write(msg[:])
-	var sum [64]byte
-	s := m.Sum(sum[:0])
-	off := s[len(s)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(s[off:off+4]) & 0x7fffffff
-	return bin % pow10[digits]
 }
