@@ -56,8 +56,10 @@ type matcher struct {
 	buf  [10]byte
 }
 
-func newMatcher(spec token.Spec, seed token.Seed) *matcher {
-	return &matcher{h: token.NewHOTPer(spec.Algorithm, spec.Digits, seed), spec: spec}
+// newMatcher returns a matcher by value, so that it can live on the
+// caller's stack (only its HOTPer is allocated).
+func newMatcher(spec token.Spec, seed token.Seed) matcher {
+	return matcher{h: token.NewHOTPer(spec.Algorithm, spec.Digits, seed), spec: spec}
 }
 
 func (m *matcher) is(code string, step int64) bool {
@@ -73,8 +75,8 @@ func (m *matcher) is(code string, step int64) bool {
 // above last is preferred over a replayed one.
 func (m *matcher) matchOne(code string, center int64, w int, last uint64) (step int64, ok bool) {
 	best := int64(-1)
-	for _, k := range offsets(w) {
-		st := center + int64(k)
+	for i := range 2*w + 1 {
+		st := center + offset(i)
 		if m.is(code, st) {
 			if best < 0 || (uint64(best) <= last && uint64(st) > last) {
 				best = st
@@ -105,14 +107,14 @@ func abs(x int64) int64 {
 	return x
 }
 
-// offsets returns 0, -1, 1, -2, 2, … up to ±w.
-func offsets(w int) []int {
-	o := make([]int, 0, 2*w+1)
-	o = append(o, 0)
-	for k := 1; k <= w; k++ {
-		o = append(o, -k, k)
+// offset is the i-th offset of a window scan: 0, -1, 1, -2, 2, … for i =
+// 0, 1, 2, 3, 4, …
+func offset(i int) int64 {
+	k := int64(i+1) / 2
+	if i%2 == 1 {
+		return -k
 	}
-	return o
+	return k
 }
 
 // lockFunc is the back-off: LockAfter failures lock for LockBackoff, each
@@ -494,11 +496,15 @@ func (s *Service) decideInBatch(ctx context.Context, action, user, device, code 
 	// The sealer is taken now: inside the batch, RotateKEK (which holds
 	// s.mu while it waits for the writer) would deadlock with it.
 	sealer := s.getSealer()
-	var dec Decision
-	var refused error // bad input or unknown entity found in the batch
-	name := user
+	// The closure's results, in one variable: each variable it sets
+	// would be an allocation of its own.
+	var r struct {
+		dec     Decision
+		refused error // bad input or unknown entity found in the batch
+		name    string
+	}
 	err := s.store.Batch(ctx, func(tx Tx) (err error) {
-		dec, refused, name = Decision{}, nil, user
+		r.dec, r.refused, r.name = Decision{}, nil, user
 		var v verdict
 		v.user, v.dev, err = tx.UserDevice(ctx, user, device)
 		if err == nil {
@@ -510,18 +516,18 @@ func (s *Service) decideInBatch(ctx context.Context, action, user, device, code 
 			if !errors.As(err, &e) || e.Code == EINTERNAL {
 				return err
 			}
-			refused = err
+			r.refused = err
 			out, reason := outcomeOf(err)
 			return tx.AppendAudit(ctx, s.event(ctx, action, user, device, out, reason))
 		}
-		name = v.user
-		dec, err = s.record(ctx, tx, action, name, device, &v, now, onAccept)
+		r.name = v.user
+		r.dec, err = s.record(ctx, tx, action, r.name, device, &v, now, onAccept)
 		return err
 	})
-	if err == nil && refused != nil {
-		return Decision{}, refused
+	if err == nil && r.refused != nil {
+		return Decision{}, r.refused
 	}
-	return s.decided(ctx, action, name, device, dec, err)
+	return s.decided(ctx, action, r.name, device, r.dec, err)
 }
 
 // record writes the decision on v in tx, with its audit event.

@@ -27,3 +27,14 @@ func TestNudge(t *testing.T) {
 		})
 	}
 }
+
+// A check scans the window from its centre outwards, the earlier side
+// first: the order matchOne prefers among several matches.
+func TestOffsetOrder(t *testing.T) {
+	want := []int64{0, -1, 1, -2, 2, -3, 3}
+	for i, w := range want {
+		if got := offset(i); got != w {
+			t.Errorf("offset(%d) = %d, want %d", i, got, w)
+		}
+	}
+}
