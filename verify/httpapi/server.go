@@ -64,11 +64,14 @@ type authEntry struct {
 
 const maxAuthCache = 1024
 
+// maxTokenLen bounds a bearer token.
+const maxTokenLen = 512
+
 func (c *authCache) get(tok string, now time.Time) (string, bool) {
 	if c.ttl <= 0 {
 		return "", false
 	}
-	k := sha256.Sum256([]byte(tok))
+	k := tokenKey(tok)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
@@ -82,13 +85,27 @@ func (c *authCache) put(tok, name string, now time.Time) {
 	if c.ttl <= 0 {
 		return
 	}
-	k := sha256.Sum256([]byte(tok))
+	k := tokenKey(tok)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxAuthCache {
 		c.m = map[[32]byte]authEntry{}
 	}
 	c.m[k] = authEntry{name: name, expires: now.Add(c.ttl)}
+}
+
+// tokenKey is the SHA-256 of tok. A token of the length authenticate
+// allows is copied through a buffer on the stack (cleared after) rather
+// than converted to a []byte on the heap on every request.
+func tokenKey(tok string) [32]byte {
+	var buf [maxTokenLen]byte
+	if len(tok) > len(buf) {
+		return sha256.Sum256([]byte(tok))
+	}
+	b := buf[:copy(buf[:], tok)]
+	k := sha256.Sum256(b)
+	clear(b)
+	return k
 }
 
 // New returns the API over v.
@@ -190,7 +207,7 @@ func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 		return nil, verify.Errorf(verify.EUNAUTHORIZED, "Authorization header must be \"Bearer TOKEN\"")
 	}
 	tok = strings.TrimSpace(tok)
-	if len(tok) > 512 {
+	if len(tok) > maxTokenLen {
 		return nil, verify.Errorf(verify.EUNAUTHORIZED, "invalid API token")
 	}
 	now := s.now()
