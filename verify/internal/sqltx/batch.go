@@ -82,14 +82,26 @@ func NewBatcher(begin func(context.Context) (BatchTx, error), d *Dialect, max in
 // holds the writer back.
 const syncQueue = 64
 
+// opPool recycles Do's operations with their reply channels. An operation
+// goes back only after Do has taken its reply: the writer answers each
+// queued operation exactly once (try, alone, syncLoop), so no late reply
+// can reach a channel in use again. One never queued goes back at once.
+var opPool = sync.Pool{New: func() any { return &op{reply: make(chan error, 1)} }}
+
 // Do runs fn in the next batch and returns once that batch is committed
 // (or failed). Once queued, Do waits for the outcome even if ctx ends, so a
 // caller never mistakes a committed decision for a failed one.
 func (b *Batcher) Do(ctx context.Context, fn func(verify.Tx) error) error {
-	o := &op{ctx: ctx, fn: fn, reply: make(chan error, 1)}
+	o := opPool.Get().(*op)
+	o.ctx, o.fn = ctx, fn
+	done := func() {
+		o.ctx, o.fn = nil, nil
+		opPool.Put(o)
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
+		done()
 		return ErrClosed
 	}
 	select {
@@ -97,9 +109,12 @@ func (b *Batcher) Do(ctx context.Context, fn func(verify.Tx) error) error {
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
+		done()
 		return ctx.Err()
 	}
-	return <-o.reply
+	err := <-o.reply
+	done()
+	return err
 }
 
 // Close stops the writer once the operations already queued are done;
