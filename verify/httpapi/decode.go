@@ -32,7 +32,13 @@ const (
 // unknown fields, trailing data and bodies over max bytes are refused with
 // an EINVALID error that says what is wrong.
 func DecodeJSON(body io.Reader, max int64, v any) error {
-	data, err := io.ReadAll(io.LimitReader(body, max+1))
+	return decodeBounded(io.LimitReader(body, max+1), max, v)
+}
+
+// decodeBounded is DecodeJSON over a body that already stops after max+1
+// bytes, or fails with an *http.MaxBytesError past max.
+func decodeBounded(body io.Reader, max int64, v any) error {
+	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -39,9 +39,11 @@ func noContent(w http.ResponseWriter) error {
 	return nil
 }
 
-// decode reads the JSON body of r into v, bounded by http.MaxBytesReader.
+// decode reads the JSON body of r into v, bounded by http.MaxBytesReader,
+// which fails past MaxJSONBody by itself: DecodeJSON's io.LimitReader on
+// top would change nothing but cost an allocation per request.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	return DecodeJSON(http.MaxBytesReader(w, r.Body, MaxJSONBody), MaxJSONBody, v)
+	return decodeBounded(http.MaxBytesReader(w, r.Body, MaxJSONBody), MaxJSONBody, v)
 }
 
 func pathUser(r *http.Request) (string, error) {
