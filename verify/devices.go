@@ -406,19 +406,18 @@ type verdict struct {
 	err      error // bad input, unknown entity, FIDO
 }
 
-// judge reads user and device (Peek) and evaluates code without writing.
-func (s *Service) judge(ctx context.Context, user, device, code string, now time.Time) verdict {
-	var v verdict
+// judge reads user and device (Peek) into v, which must be zero, and
+// evaluates code without writing.
+func (s *Service) judge(ctx context.Context, v *verdict, user, device, code string, now time.Time) {
 	err := s.peek(ctx, func(tx Tx) (err error) {
 		v.user, v.dev, err = tx.UserDevice(ctx, user, device)
 		return err
 	})
 	if err != nil {
 		v.err = s.internal("check", err)
-		return v
+		return
 	}
-	s.assess(&v, s.getSealer(), code, now)
-	return v
+	s.assess(v, s.getSealer(), code, now)
 }
 
 // assess evaluates code against the device v has read.
@@ -474,20 +473,25 @@ func (s *Service) decide(ctx context.Context, action, user, device, code string,
 	if br, ok := s.store.(BatchReader); ok && br.ReadsInBatch() {
 		return s.decideInBatch(ctx, action, user, device, code, now, onAccept)
 	}
-	v := s.judge(ctx, user, device, code, now)
-	if v.err != nil {
-		s.audit(ctx, action, user, device, v.err)
-		return Decision{}, v.err
+	// The verdict and the decision in one variable: the closures that
+	// set them would make each an allocation of its own.
+	var r struct {
+		v   verdict
+		dec Decision
 	}
-	if v.user != "" {
-		user = v.user
+	s.judge(ctx, &r.v, user, device, code, now)
+	if r.v.err != nil {
+		s.audit(ctx, action, user, device, r.v.err)
+		return Decision{}, r.v.err
 	}
-	var dec Decision
+	if r.v.user != "" {
+		user = r.v.user
+	}
 	err := s.store.Batch(ctx, func(tx Tx) (err error) {
-		dec, err = s.record(ctx, tx, action, user, device, &v, now, onAccept)
+		r.dec, err = s.record(ctx, tx, action, user, device, &r.v, now, onAccept)
 		return err
 	})
-	return s.decided(ctx, action, user, device, dec, err)
+	return s.decided(ctx, action, user, device, r.dec, err)
 }
 
 // decideInBatch is decide with the read, the judgement and the write in
