@@ -9,13 +9,14 @@
 // Throughput comes from group commit: all writes go through one
 // connection, and Batch (the hot path of Check and CreateSession) gathers
 // concurrent decisions into one transaction, and the batches committed
-// while one fsync runs into the next fsync. Reads use a separate pool of read-only connections; the check
-// path's read of user and device is one statement there, without BEGIN and
-// COMMIT (Peek), on tables clustered on their keys (WITHOUT ROWID, since
-// migration 3): after every commit a reader's page cache starts over, so
-// each check walks its B-trees from disk pages again. Several
-// processes may share the file (busy_timeout and BEGIN IMMEDIATE serialize
-// them); the conditional updates keep replays out across them.
+// while one fsync runs into the next fsync. A check reads its user and
+// device inside the batch (verify.BatchReader), where the writer's page
+// cache stays warm; the writer's connection is opened below modernc's
+// database/sql driver (see direct). Other reads use a separate pool of
+// read-only connections through the driver, on tables clustered on their
+// keys (WITHOUT ROWID, since migration 3). Several processes may share the
+// file (busy_timeout and BEGIN IMMEDIATE serialize them); the conditional
+// updates keep replays out across them.
 //
 //	st, err := sqlite.Open("tokenlab-data/tokenlab.db")
 //	svc := verify.New(st, sealer, verify.Config{})
@@ -64,7 +65,7 @@ var _ verify.Store = (*Store)(nil)
 var dialect = &sqltx.Dialect{
 	ForUpdate: "", // BEGIN IMMEDIATE already holds the write lock
 	IsUnique: func(err error) bool {
-		var e *sqlite.Error
+		var e interface{ Code() int } // *sqlite.Error or *dError
 		return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 	},
 	IsNoRows: func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
@@ -142,6 +143,15 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := wc.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
 		return fail(fmt.Errorf("sqlite: synchronous is %d (%v), want 1 (NORMAL, with walSync)", syncMode, err))
 	}
+	// From here on the writer's statements go through a connection of
+	// its own below the driver (see direct); the driver's stays open,
+	// idle.
+	if w.d, err = openDirect(path); err != nil {
+		return fail(err)
+	}
+	if err := w.QueryRow(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
+		return fail(fmt.Errorf("sqlite: synchronous is %d (%v) on the writer, want 1 (NORMAL, with walSync)", syncMode, err))
+	}
 	if err := s.wal.sync(); err != nil {
 		return fail(err)
 	}
@@ -202,6 +212,10 @@ func (s *Store) closeConns() error {
 			st.Close()
 		}
 		c.closeRaw()
+		if c.d != nil {
+			c.d.close()
+			c.d = nil
+		}
 		c.c.Close()
 	}
 	s.all = nil
@@ -344,14 +358,23 @@ func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
 type uncancelled struct{ c *pconn }
 
 func (u uncancelled) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if u.c.d != nil {
+		return u.c.d.Exec(context.Background(), q, args...)
+	}
 	return u.c.Exec(context.WithoutCancel(ctx), q, args...)
 }
 
 func (u uncancelled) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
+	if u.c.d != nil {
+		return u.c.d.Query(context.Background(), q, args...)
+	}
 	return u.c.Query(context.WithoutCancel(ctx), q, args...)
 }
 
 func (u uncancelled) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
+	if u.c.d != nil {
+		return u.c.d.QueryRow(context.Background(), q, args...)
+	}
 	return u.c.QueryRow(context.WithoutCancel(ctx), q, args...)
 }
 
@@ -363,6 +386,7 @@ type pconn struct {
 	begin string
 	stmts map[string]*sql.Stmt // only used by the goroutine holding the pconn
 	raw   map[string]*rawStmt
+	d     *direct // the writer's statements, once opened (see direct)
 }
 
 func (c *pconn) tx(ctx context.Context, fn func(sqltx.Conn) error) error {
@@ -405,16 +429,22 @@ func (c *pconn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// Exec and QueryRow run on the driver's connection and statements
-// (rawExec, rawQueryRow), below database/sql: its per-call locking,
-// argument conversion, Rows and reflective Scan cost more than the
-// single-row statements of the check path themselves. Query, with many
-// rows, stays on database/sql.
+// On the writer, once opened, everything runs on its direct connection.
+// Elsewhere Exec and QueryRow run on the driver's connection and
+// statements (rawExec, rawRow), below database/sql: its per-call locking,
+// argument conversion, Rows and reflective Scan cost more than one-row
+// statements themselves. Query, with many rows, stays on database/sql.
 func (c *pconn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if c.d != nil {
+		return c.d.Exec(ctx, q, args...)
+	}
 	return c.rawExec(ctx, q, args)
 }
 
 func (c *pconn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, error) {
+	if c.d != nil {
+		return c.d.Query(ctx, q, args...)
+	}
 	st, err := c.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -427,6 +457,9 @@ func (c *pconn) Query(ctx context.Context, q string, args ...any) (sqltx.Rows, e
 }
 
 func (c *pconn) QueryRow(ctx context.Context, q string, args ...any) sqltx.Row {
+	if c.d != nil {
+		return c.d.QueryRow(ctx, q, args...)
+	}
 	return rawRow{c: c, ctx: ctx, q: q, args: args}
 }
 
