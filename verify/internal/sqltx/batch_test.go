@@ -133,3 +133,70 @@ func TestBatcherDurable(t *testing.T) {
 		t.Fatalf("Do after that = %v", err)
 	}
 }
+
+// A batch committed while the writer has another in hand waits for that
+// one, and a single call of durable answers both; a batch with nothing
+// behind it does not wait.
+func TestBatcherSyncCoalesces(t *testing.T) {
+	var mu sync.Mutex
+	commits, syncs := 0, 0
+	// syncWait is a minute: the test must not depend on timing.
+	b := newBatcher(func(context.Context) (BatchTx, error) {
+		return fakeTx{commits: &commits, mu: &mu}, nil
+	}, &Dialect{}, 0, func() error {
+		mu.Lock()
+		syncs++
+		mu.Unlock()
+		return nil
+	}, time.Minute)
+	defer b.Close()
+	count := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return commits, syncs
+	}
+
+	running, release := make(chan struct{}), make(chan struct{})
+	res := make(chan error, 2)
+	go func() {
+		res <- b.Do(context.Background(), func(verify.Tx) error {
+			// Hold the first batch open until the second operation is
+			// queued behind it.
+			close(running)
+			<-release
+			return nil
+		})
+	}()
+	<-running
+	go func() { res <- b.Do(context.Background(), func(verify.Tx) error { return nil }) }()
+	for len(b.ops) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for range 2 {
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, s := count(); c != 2 || s != 1 {
+		t.Fatalf("two batches, one behind the other: %d commits, %d calls of durable; want 2 and 1", c, s)
+	}
+
+	// Alone, a batch is made durable at once, though syncWait is a
+	// minute: the writer has nothing queued when it hands the batch over.
+	for i := range 20 {
+		done := make(chan error, 1)
+		go func() { done <- b.Do(context.Background(), func(verify.Tx) error { return nil }) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a lone batch waited for a writer with nothing to do", i)
+		}
+	}
+	if c, s := count(); c != 22 || s != 21 {
+		t.Fatalf("then 20 alone: %d commits, %d calls of durable; want 22 and 21", c, s)
+	}
+}
