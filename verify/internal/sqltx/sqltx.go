@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenlab/tokenlab/token"
@@ -263,20 +264,24 @@ const checkCols = `id, kind, state, user_name, algorithm, digits, period, seed, 
 
 // scanCheckDevice scans the checkCols of r, after the destinations of pre.
 func scanCheckDevice(r Row, pre ...any) (*verify.DeviceRecord, error) {
-	var d verify.DeviceRecord
-	var kind, state string
-	var alg, digits, period, last, locked int64
-	dest := append(pre, &d.ID, &kind, &state, &d.User, &alg, &digits, &period, &d.SealedSeed, &d.KeyID, &d.Drift, &last, &locked)
+	// The destinations in one allocation with the record, not one each.
+	v := new(struct {
+		d                                 verify.DeviceRecord
+		kind, state                       string
+		alg, digits, period, last, locked int64
+	})
+	d := &v.d
+	dest := append(pre, &d.ID, &v.kind, &v.state, &d.User, &v.alg, &v.digits, &v.period, &d.SealedSeed, &d.KeyID, &d.Drift, &v.last, &v.locked)
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
-	d.Kind, d.State = verify.Kind(kind), verify.State(state)
-	d.Spec = token.Spec{Algorithm: token.Algorithm(alg), Digits: int(digits), Period: time.Duration(period) * time.Second}
-	d.LockedUntil, d.LastStep = i2t(locked), uint64(last)
+	d.Kind, d.State = verify.Kind(v.kind), verify.State(v.state)
+	d.Spec = token.Spec{Algorithm: token.Algorithm(v.alg), Digits: int(v.digits), Period: time.Duration(v.period) * time.Second}
+	d.LockedUntil, d.LastStep = i2t(v.locked), uint64(v.last)
 	if len(d.SealedSeed) == 0 {
 		d.SealedSeed = nil
 	}
-	return &d, nil
+	return d, nil
 }
 
 func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, limit int) ([]*verify.DeviceRecord, error) {
@@ -344,9 +349,15 @@ func (x *Tx) Assign(ctx context.Context, a verify.StepUpdate) (bool, error) {
 }
 
 func (x *Tx) AdvanceStep(ctx context.Context, a verify.StepUpdate) (bool, error) {
+	// Pointers into one struct: one allocation, not one per argument
+	// (this is the hot path of every accepted code).
+	v := struct {
+		id, user                  string
+		above, step, drift, until int64
+	}{a.ID, a.User, int64(a.Above), int64(a.Step), a.Drift, t2i(a.Now)}
 	n, err := x.C.Exec(ctx, `UPDATE devices SET last_step = $4, drift = $5, failures = 0, locked_until = 0
 		WHERE id = $1 AND user_name = $2 AND state = 'assigned' AND last_step < $3 AND locked_until <= $6`,
-		a.ID, a.User, int64(a.Above), int64(a.Step), a.Drift, t2i(a.Now))
+		&v.id, &v.user, &v.above, &v.step, &v.drift, &v.until)
 	return n == 1, err
 }
 
@@ -577,32 +588,57 @@ const auditRows = 128
 func (x *Tx) flushAudit(ctx context.Context) error {
 	evs := *x.audit
 	*x.audit = evs[:0]
+	// The arguments point into the events rather than copy their fields
+	// into interface values, which would cost an allocation each, eight
+	// per event.
+	times := make([]int64, min(len(evs), auditRows))
+	args := make([]any, 0, 8*len(times))
 	for len(evs) > 0 {
 		n := min(len(evs), auditRows)
-		var q strings.Builder
-		q.WriteString(`INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `)
-		args := make([]any, 0, 8*n)
+		args = args[:0]
 		for i, e := range evs[:n] {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteByte('(')
-			for j := 1; j <= 8; j++ {
-				if j > 1 {
-					q.WriteString(", ")
-				}
-				q.WriteByte('$')
-				q.WriteString(strconv.Itoa(8*i + j))
-			}
-			q.WriteByte(')')
-			args = append(args, t2i(e.Time), e.Actor, e.Action, e.User, e.Device, e.Outcome, e.Reason, e.Source)
+			times[i] = t2i(e.Time)
+			args = append(args, &times[i], &e.Actor, &e.Action, &e.User, &e.Device, &e.Outcome, &e.Reason, &e.Source)
 		}
-		if _, err := x.C.Exec(ctx, q.String(), args...); err != nil {
+		if _, err := x.C.Exec(ctx, auditInsert(n), args...); err != nil {
 			return err
 		}
 		evs = evs[n:]
 	}
 	return nil
+}
+
+// auditInserts holds the text of the audit INSERT for each row count.
+var auditInserts struct {
+	sync.Mutex
+	q [auditRows + 1]string
+}
+
+// auditInsert returns the INSERT of n audit rows ($1 to $8n).
+func auditInsert(n int) string {
+	auditInserts.Lock()
+	defer auditInserts.Unlock()
+	if q := auditInserts.q[n]; q != "" {
+		return q
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for j := 1; j <= 8; j++ {
+			if j > 1 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('$')
+			q.WriteString(strconv.Itoa(8*i + j))
+		}
+		q.WriteByte(')')
+	}
+	auditInserts.q[n] = q.String()
+	return auditInserts.q[n]
 }
 
 func (x *Tx) Audit(ctx context.Context, f verify.AuditFilter) ([]verify.AuditEvent, error) {
