@@ -49,17 +49,19 @@ func openSeed(sealer Sealer, d *DeviceRecord) (token.Seed, error) {
 	return token.Seed(b), nil
 }
 
-// matcher compares codes of one seed in constant time.
+// matcher compares codes of one seed in constant time. It holds its
+// HOTPer by value, so that a matcher on the caller's stack costs no
+// allocation; the caller wipes it with the seed.
 type matcher struct {
-	h    *token.HOTPer
+	h    token.HOTPer
 	spec token.Spec
 	buf  [10]byte
 }
 
-// newMatcher returns a matcher by value, so that it can live on the
-// caller's stack (only its HOTPer is allocated).
-func newMatcher(spec token.Spec, seed token.Seed) matcher {
-	return matcher{h: token.NewHOTPer(spec.Algorithm, spec.Digits, seed), spec: spec}
+// init sets m up for seed under spec.
+func (m *matcher) init(spec token.Spec, seed token.Seed) {
+	m.spec = spec
+	m.h.Init(spec.Algorithm, spec.Digits, seed)
 }
 
 func (m *matcher) is(code string, step int64) bool {
@@ -372,7 +374,9 @@ func (s *Service) Enable(ctx context.Context, user, device, code1, code2 string)
 			return err
 		}
 		defer seed.Wipe()
-		m := newMatcher(d.Spec, seed)
+		var m matcher
+		m.init(d.Spec, seed)
+		defer m.h.Wipe()
 		cur := stepAt(d.Spec, now)
 		w := int64(s.cfg.Window)
 		t, ok := m.matchPair(code1, code2, cur-w-1, cur+w, cur-1)
@@ -443,7 +447,9 @@ func (s *Service) assess(v *verdict, sealer Sealer, code string, now time.Time) 
 		return
 	}
 	defer seed.Wipe()
-	m := newMatcher(d.Spec, seed)
+	var m matcher
+	m.init(d.Spec, seed)
+	defer m.h.Wipe()
 	cur := stepAt(d.Spec, now)
 	st, ok := m.matchOne(code, cur+d.Drift, s.cfg.Window, d.LastStep)
 	switch {
@@ -635,7 +641,9 @@ func (s *Service) Resync(ctx context.Context, user, device, code1, code2 string)
 			return err
 		}
 		defer seed.Wipe()
-		m := newMatcher(d.Spec, seed)
+		var m matcher
+		m.init(d.Spec, seed)
+		defer m.h.Wipe()
 		cur := stepAt(d.Spec, now)
 		r := int64(s.cfg.ResyncWindow)
 		t, ok := m.matchPair(code1, code2, cur-r, cur+r-1, cur)
