@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/postgres"
@@ -56,24 +57,6 @@ func forEachStore(t *testing.T, f func(t *testing.T, e *env)) {
 	}
 }
 
-// clock is a manual clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // t0 is ten seconds into a step, so ±few-second jitter stays in it.
 var t0 = time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC)
 
@@ -85,7 +68,7 @@ type env struct {
 	sealer  *seal.Sealer
 	kekPath string
 	svc     *verify.Service
-	clock   *clock
+	clock   *testtool.Clock
 	logs    *syncBuffer
 	seeds   []token.Seed // every seed handed out, for the leak checks
 	codes   []string     // every code computed, for the leak checks
@@ -117,7 +100,7 @@ func newEnv(t *testing.T, fac factory) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: verify.WithActor(context.Background(), verify.Actor{Name: "tester", Source: "test"}),
-		store: st, where: where, sealer: sl, kekPath: kek, clock: &clock{t: t0}, logs: &syncBuffer{}}
+		store: st, where: where, sealer: sl, kekPath: kek, clock: testtool.NewClock(t0), logs: &syncBuffer{}}
 	e.svc = verify.New(st, sl, verify.Config{
 		Now:    e.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

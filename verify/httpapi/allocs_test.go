@@ -12,10 +12,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/httpapi"
@@ -23,31 +23,12 @@ import (
 	"github.com/tokenlab/tokenlab/verify/sqlite"
 )
 
-// stepClock is a manual clock, safe for concurrent use (the group-commit
-// writer reads it too).
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // checkRig is the whole check path in process: the API over the real
 // verifier on SQLite, with one enabled hardware token.
 type checkRig struct {
 	api    http.Handler
 	tok    string
-	clock  *stepClock
+	clock  *testtool.Clock
 	user   string
 	device string
 	h      *token.HOTPer
@@ -80,7 +61,7 @@ func newCheckRig(t *testing.T, readFirst bool) *checkRig {
 		t.Fatal(err)
 	}
 	// Ten seconds into a step.
-	clk := &stepClock{t: time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC)}
+	clk := testtool.NewClock(time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC))
 	// Never locked, so that every wrong code is a failure recorded.
 	svc := verify.New(st, sealer, verify.Config{Now: clk.Now, LockAfter: 1 << 30})
 	tok, err := svc.CreateAPIToken(ctx, "admin")
