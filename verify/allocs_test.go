@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/seal"
@@ -81,7 +81,7 @@ func TestCheckAllocsVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := testtool.NewClock(t0)
+	clk := hw.NewManualTime(t0)
 	cur := spec.Step(t0)
 	st := &oneDeviceStore{tx: oneDeviceTx{user: "alice", dev: verify.DeviceRecord{
 		Device:     verify.Device{ID: serial, Kind: verify.KindHardware, State: verify.StateAssigned, User: "alice", Spec: spec, LastStep: cur},

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/postgres"
@@ -83,7 +83,7 @@ func importBench(b *testing.B, svc *verify.Service, prefix string, n int) []veri
 // and returns how long they took. Each round moves clk one step on and
 // uses the code of that step: a device accepts a code only in the window
 // around now (the drift cannot be walked), so the clock has to follow.
-func runChecks(b *testing.B, svc *verify.Service, clk *testtool.Clock, devs []*benchDevice, rounds int) time.Duration {
+func runChecks(b *testing.B, svc *verify.Service, clk *hw.ManualTime, devs []*benchDevice, rounds int) time.Duration {
 	ctx := context.Background()
 	var elapsed time.Duration
 	for range rounds {
@@ -149,7 +149,7 @@ func BenchmarkCheckGroupCommit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			gc, sc := testtool.NewClock(t0), testtool.NewClock(t0)
+			gc, sc := hw.NewManualTime(t0), hw.NewManualTime(t0)
 			grouped := verify.New(bs.open(b, true), kek, verify.Config{Now: gc.Now})
 			single := verify.New(bs.open(b, false), kek, verify.Config{Now: sc.Now})
 			gd := setupBench(b, grouped, clients)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/postgres"
@@ -68,7 +68,7 @@ type env struct {
 	sealer  *seal.Sealer
 	kekPath string
 	svc     *verify.Service
-	clock   *testtool.Clock
+	clock   *hw.ManualTime
 	logs    *syncBuffer
 	seeds   []token.Seed // every seed handed out, for the leak checks
 	codes   []string     // every code computed, for the leak checks
@@ -100,7 +100,7 @@ func newEnv(t *testing.T, fac factory) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: verify.WithActor(context.Background(), verify.Actor{Name: "tester", Source: "test"}),
-		store: st, where: where, sealer: sl, kekPath: kek, clock: testtool.NewClock(t0), logs: &syncBuffer{}}
+		store: st, where: where, sealer: sl, kekPath: kek, clock: hw.NewManualTime(t0), logs: &syncBuffer{}}
 	e.svc = verify.New(st, sl, verify.Config{
 		Now:    e.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/firmware-sim/hw"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
 	"github.com/tokenlab/tokenlab/verify/httpapi"
@@ -28,7 +28,7 @@ import (
 type checkRig struct {
 	api    http.Handler
 	tok    string
-	clock  *testtool.Clock
+	clock  *hw.ManualTime
 	user   string
 	device string
 	h      *token.HOTPer
@@ -61,7 +61,7 @@ func newCheckRig(t *testing.T, readFirst bool) *checkRig {
 		t.Fatal(err)
 	}
 	// Ten seconds into a step.
-	clk := testtool.NewClock(time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC))
+	clk := hw.NewManualTime(time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC))
 	// Never locked, so that every wrong code is a failure recorded.
 	svc := verify.New(st, sealer, verify.Config{Now: clk.Now, LockAfter: 1 << 30})
 	tok, err := svc.CreateAPIToken(ctx, "admin")
