@@ -3,7 +3,6 @@ package verify_test
 import (
 	"context"
 	"crypto/rand"
-	"io"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -66,14 +65,7 @@ func importBench(b *testing.B, svc *verify.Service, prefix string, n int) []veri
 		seed, _ := token.GenerateSeed(rand.Reader, token.SHA1)
 		recs = append(recs, verify.TokenRecord{Serial: s, Spec: token.DefaultSpec, Seed: seed})
 	}
-	i := 0
-	if _, err := svc.ImportTokens(context.Background(), func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	}); err != nil {
+	if _, err := svc.ImportTokens(context.Background(), verify.TokenList(recs...)); err != nil {
 		b.Fatal(err)
 	}
 	return recs

@@ -136,6 +136,18 @@ func (s *Service) lockFunc(now time.Time) func(int) time.Time {
 
 // ---- inventory
 
+// TokenList returns an ImportTokens source that yields recs in order.
+func TokenList(recs ...TokenRecord) func() (TokenRecord, error) {
+	i := 0
+	return func() (TokenRecord, error) {
+		if i == len(recs) {
+			return TokenRecord{}, io.EOF
+		}
+		i++
+		return recs[i-1], nil
+	}
+}
+
 // ImportTokens adds hardware tokens to the inventory in one transaction:
 // all of them, or none if a record is bad. Serials already present are
 // counted as Existing and left unchanged.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -139,14 +138,7 @@ func (e *env) hardware(n int) ([]string, []token.Seed) {
 
 func (e *env) importRecords(recs []verify.TokenRecord) verify.ImportResult {
 	e.t.Helper()
-	i := 0
-	res, err := e.svc.ImportTokens(e.ctx, func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	})
+	res, err := e.svc.ImportTokens(e.ctx, verify.TokenList(recs...))
 	if err != nil {
 		e.t.Fatal(err)
 	}

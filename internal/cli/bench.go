@@ -576,14 +576,7 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 		if len(recs) == 0 {
 			return nil
 		}
-		i := 0
-		_, err := v.ImportTokens(ctx, func() (verify.TokenRecord, error) {
-			if i == len(recs) {
-				return verify.TokenRecord{}, io.EOF
-			}
-			i++
-			return recs[i-1], nil
-		})
+		_, err := v.ImportTokens(ctx, verify.TokenList(recs...))
 		recs = recs[:0]
 		return err
 	}

@@ -161,14 +161,7 @@ func (e *env) hardware(n int, prefix string) []*emulator.KeyFob {
 		recs = append(recs, verify.TokenRecord{Serial: s, Spec: f.Spec(), Seed: seed})
 		fobs = append(fobs, f)
 	}
-	i := 0
-	if _, err := e.svc.ImportTokens(e.ctx, func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	}); err != nil {
+	if _, err := e.svc.ImportTokens(e.ctx, verify.TokenList(recs...)); err != nil {
 		e.t.Fatal(err)
 	}
 	return fobs

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -77,14 +76,7 @@ func newCheckRig(t *testing.T, readFirst bool) *checkRig {
 		t.Fatal(err)
 	}
 	spec := token.DefaultSpec
-	done := false
-	if _, err := svc.ImportTokens(ctx, func() (verify.TokenRecord, error) {
-		if done {
-			return verify.TokenRecord{}, io.EOF
-		}
-		done = true
-		return verify.TokenRecord{Serial: serial, Spec: spec, Seed: seed}, nil
-	}); err != nil {
+	if _, err := svc.ImportTokens(ctx, verify.TokenList(verify.TokenRecord{Serial: serial, Spec: spec, Seed: seed})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.CreateUser(ctx, "alice", verify.UserOptions{}); err != nil {

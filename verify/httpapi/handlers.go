@@ -338,14 +338,7 @@ func (s *Server) importTokens(w http.ResponseWriter, r *http.Request) error {
 			rec.Seed.Wipe()
 		}
 	}()
-	i := 0
-	res, err := s.v.ImportTokens(r.Context(), func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	})
+	res, err := s.v.ImportTokens(r.Context(), verify.TokenList(recs...))
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package iamapi_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -109,14 +108,7 @@ func (e *env) sts(c aws.Credentials, opts ...func(*sts.Options)) *sts.Client {
 // importTokens puts hardware tokens with seeds into the inventory.
 func (e *env) importTokens(recs ...verify.TokenRecord) {
 	e.t.Helper()
-	i := 0
-	_, err := e.v.ImportTokens(context.Background(), func() (verify.TokenRecord, error) {
-		if i == len(recs) {
-			return verify.TokenRecord{}, io.EOF
-		}
-		i++
-		return recs[i-1], nil
-	})
+	_, err := e.v.ImportTokens(context.Background(), verify.TokenList(recs...))
 	if err != nil {
 		e.t.Fatal(err)
 	}
