@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenlab/tokenlab/internal/testtool"
+	"github.com/tokenlab/tokenlab/token"
 )
 
 func TestBenchVerifyShort(t *testing.T) {
@@ -43,6 +45,7 @@ func TestBenchVerifyUsage(t *testing.T) {
 		{"bench", "verify", "--concurrency", "0"},
 		{"bench", "verify", "--processes", "2"},
 		{"bench", "verify", "--db", "mysql://x"},
+		{"bench", "verify", "--max-devices", "-1"},
 	} {
 		var out, errb bytes.Buffer
 		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
@@ -66,5 +69,39 @@ func TestBenchVerifyPostgres(t *testing.T) {
 	var res benchResult
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.VerifyRPS <= 0 || res.DB != "postgres" {
 		t.Fatalf("bench --json: %v\n%s", err, out.String())
+	}
+}
+
+// TestDevPoolLook: the bare handler's look goes round the pool with each
+// device's code for now and uses nothing up: take still hands out the same
+// device for the current step afterwards.
+func TestDevPoolLook(t *testing.T) {
+	p := newDevPool()
+	if _, _, ok := p.look(); ok {
+		t.Fatal("look on an empty pool: ok")
+	}
+	for i := range 2 {
+		p.devs = append(p.devs, benchDev{user: fmt.Sprintf("u%d", i), serial: fmt.Sprintf("S%d", i), seed: token.Seed(bytes.Repeat([]byte{byte(i + 1)}, 20))})
+	}
+	valid := func(d *benchDev, code string) bool {
+		now := time.Now()
+		for _, at := range []time.Time{now.Add(-time.Second), now} {
+			if code == token.DefaultSpec.HOTP(d.seed, token.DefaultSpec.Step(at)) {
+				return true
+			}
+		}
+		return false
+	}
+	for i, want := range []string{"S0", "S1", "S0"} {
+		d, code, ok := p.look()
+		if !ok || d.serial != want || !valid(d, code) {
+			t.Fatalf("look %d: %v %q %q %v, want %s with its code for now", i, d, d.serial, code, ok, want)
+		}
+	}
+	for i, want := range []string{"S0", "S1"} {
+		j, code, ok := p.take()
+		if !ok || p.devs[j].serial != want || !valid(&p.devs[j], code) {
+			t.Fatalf("take %d after look: %d %q %v, want %s unused", i, j, code, ok, want)
+		}
 	}
 }
