@@ -540,15 +540,20 @@ type devPool struct {
 	at   time.Time
 }
 
+// stepNow is the current time step, read from the clock at most every
+// 5 ms. The caller holds p.mu.
+func (p *devPool) stepNow() uint64 {
+	if now := time.Now(); now.Sub(p.at) > 5*time.Millisecond {
+		p.step, p.at = token.DefaultSpec.Step(now), now
+	}
+	return p.step
+}
+
 // take returns a device index and a fresh valid code, or false when no
 // device has a usable step left until the next step begins.
 func (p *devPool) take() (int, string, bool) {
 	p.mu.Lock()
-	now := time.Now()
-	if now.Sub(p.at) > 5*time.Millisecond {
-		p.step, p.at = token.DefaultSpec.Step(now), now
-	}
-	cur := p.step
+	cur := p.stepNow()
 	for p.idle < len(p.devs) {
 		i := p.next
 		p.next = (p.next + 1) % len(p.devs)
@@ -577,11 +582,7 @@ func (p *devPool) look() (*benchDev, string, bool) {
 		p.mu.Unlock()
 		return nil, "", false
 	}
-	now := time.Now()
-	if now.Sub(p.at) > 5*time.Millisecond {
-		p.step, p.at = token.DefaultSpec.Step(now), now
-	}
-	cur := p.step
+	cur := p.stepNow()
 	d := &p.devs[p.peek]
 	p.peek = (p.peek + 1) % len(p.devs)
 	p.mu.Unlock()
