@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -43,7 +44,11 @@ import (
 // the codes of steps T-1 and T, and then hands each (device, step) to one
 // client exactly once: a device whose last accepted step is L gets the code
 // of step max(now, L+1) while that is at most now+1 (the ±1 window of a
-// device whose clock runs up to one step ahead). So each device gives one
+// device whose clock runs up to one step ahead). The clients go round the
+// devices in a random order by default (--order random), as sign-ins spread
+// over the users, so consecutive checks land on different database pages;
+// --order serial goes by serial number, whose neighbours share pages, the
+// friendliest case for a B-tree. So each device gives one
 // or two checks per 30 s step, and the pool is sized from the bare
 // handler's throughput, probed first: devices = bare_rps × min(duration,
 // 30 s) × 0.6, at least 16 per client. The measured phases then alternate
@@ -59,7 +64,7 @@ func init() {
 		summary: "load benchmarks",
 		verbs: map[string]*command{
 			"verify": {
-				usage:   "bench verify [--duration 10s] [--concurrency 64] [--db sqlite:PATH|postgres://…] [--processes N] [--devices N] [--json]",
+				usage:   "bench verify [--duration 10s] [--concurrency 64] [--db sqlite:PATH|postgres://…] [--processes N] [--devices N] [--order random|serial] [--json]",
 				summary: "Drive a bare net/http handler of the same JSON shape, then POST /api/v1/mfa/check with valid, never-replayed codes, with the same clients and requests over HTTP on 127.0.0.1; print both rates, their ratio and the check latency (p50, p99). Goal: ratio ≥ 0.5, p99 ≤ 20 ms.",
 				example: "  tokenlab bench verify\n" +
 					"  tokenlab bench verify --duration 5s --json\n" +
@@ -70,6 +75,7 @@ func init() {
 					fs.String("db", "", "database: sqlite:PATH or postgres://… (default: SQLite in a temporary data directory; a PostgreSQL database gets bench users and tokens under a random prefix)")
 					fs.Int("processes", 0, "with a postgres DSN: run this many 'tokenlab serve' child processes sharing it (0: the verifier in this process)")
 					fs.Int("devices", 0, "devices to enroll (0: sized from the bare handler's rate)")
+					fs.String("order", "random", "the order the clients go through the devices: random (as real sign-ins spread over the users) or serial (by serial number, neighbours on the same database pages)")
 					fs.Int("max-devices", 0, "upper bound of the automatic device count (0: 400000 on SQLite, 100000 on PostgreSQL, where enrolling takes about ten times as long)")
 					fs.Bool("json", false, "print one JSON object")
 					fs.Duration("slice", time.Second, "alternate the verifier and the bare handler in slices this long (0: one slice each)")
@@ -105,6 +111,7 @@ type benchResult struct {
 	EnrollSecs   float64 `json:"enroll_seconds"`
 	Concurrency  int     `json:"concurrency"`
 	DB           string  `json:"db"`
+	Order        string  `json:"order"`
 	Processes    int     `json:"processes"`
 	GoalRatioMet bool    `json:"goal_ratio_met"`
 	GoalP99Met   bool    `json:"goal_p99_met"`
@@ -121,6 +128,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	ndev, _ := fs.GetInt("devices")
 	maxDev, _ := fs.GetInt("max-devices")
 	asJSON, _ := fs.GetBool("json")
+	order, _ := fs.GetString("order")
 	switch {
 	case dur < time.Second || dur > 5*time.Minute:
 		return usagef("--duration must be 1s to 5m")
@@ -130,6 +138,8 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		return usagef("--devices and --max-devices must be 0 to 1000000")
 	case procs < 0 || procs > 8:
 		return usagef("--processes must be 0 to 8")
+	case order != "random" && order != "serial":
+		return usagef("--order must be random or serial")
 	}
 	sc := storeConfig{db: db}
 	kind, _, err := sc.parseDB()
@@ -238,7 +248,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	// of the pool and its code for now (only the probe, which sizes the
 	// pool, runs on an empty one and sends a fixed request).
 	bare, _ := client.New(bareURL, token, hc)
-	pool := newDevPool()
+	pool := newDevPool(order == "random")
 
 	bareOne := func(ctx context.Context, w int) (bool, int) {
 		user, serial, code := "bench", "GAHT00000017", "123456"
@@ -355,7 +365,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		Accepted:  verRes.ok, Refused: verRes.refused, Errors: verRes.errors,
 		VerifySecs: verRes.elapsed.Seconds(), BareSecs: bareRes.elapsed.Seconds(),
 		PoolDry: verRes.dry, Devices: len(pool.devs), EnrollSecs: enrollTime.Seconds(),
-		Concurrency: conc, DB: kind, Processes: procs,
+		Concurrency: conc, DB: kind, Order: order, Processes: procs,
 	}
 	if res.BareRPS > 0 {
 		res.Ratio = res.VerifyRPS / res.BareRPS
@@ -375,7 +385,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		if res.VerifyCPUus > 0 {
 			fmt.Fprintf(env.Stdout, "cpu:            %8.0f µs/check, bare %.0f µs/request (this process)\n", res.VerifyCPUus, res.BareCPUus)
 		}
-		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s; %s%s, %d clients\n", res.Devices, res.EnrollSecs, kind, procDesc(procs), conc)
+		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s, taken in %s order; %s%s, %d clients\n", res.Devices, res.EnrollSecs, order, kind, procDesc(procs), conc)
 		if res.PoolDry {
 			fmt.Fprintf(env.Stdout, "note:           the device pool ran dry after %.1f s; the rates are over that time (raise --max-devices)\n", res.VerifySecs)
 		}
@@ -530,6 +540,7 @@ type benchDev struct {
 // devPool hands out (device, step) pairs, each once.
 type devPool struct {
 	prefix string // of serials and user names
+	random bool   // devices in a random order, not by serial
 
 	mu   sync.Mutex
 	devs []benchDev
@@ -591,14 +602,14 @@ func (p *devPool) look() (*benchDev, string, bool) {
 
 // newDevPool returns an empty pool whose serials and user names carry a
 // random prefix, so runs on a reused database do not collide.
-func newDevPool() *devPool {
+func newDevPool(random bool) *devPool {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	prefix := make([]byte, 4)
 	for i, b := range rnd {
 		prefix[i] = 'A' + b%26
 	}
-	return &devPool{prefix: string(prefix)}
+	return &devPool{prefix: string(prefix), random: random}
 }
 
 // grow imports n more hardware tokens (rounded up to whole users of 8)
@@ -663,6 +674,9 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 		return err
 	}); err != nil {
 		return fmt.Errorf("bench: enable: %w", err)
+	}
+	if p.random {
+		mrand.Shuffle(len(more), func(i, j int) { more[i], more[j] = more[j], more[i] })
 	}
 	p.mu.Lock()
 	p.devs = append(p.devs, more...)

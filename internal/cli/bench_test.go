@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+	"github.com/tokenlab/tokenlab/verify/seal"
+	"github.com/tokenlab/tokenlab/verify/sqlite"
 )
 
 func TestBenchVerifyShort(t *testing.T) {
@@ -46,6 +51,7 @@ func TestBenchVerifyUsage(t *testing.T) {
 		{"bench", "verify", "--processes", "2"},
 		{"bench", "verify", "--db", "mysql://x"},
 		{"bench", "verify", "--max-devices", "-1"},
+		{"bench", "verify", "--order", "sideways"},
 	} {
 		var out, errb bytes.Buffer
 		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
@@ -76,7 +82,7 @@ func TestBenchVerifyPostgres(t *testing.T) {
 // device's code for now and uses nothing up: take still hands out the same
 // device for the current step afterwards.
 func TestDevPoolLook(t *testing.T) {
-	p := newDevPool()
+	p := newDevPool(false)
 	if _, _, ok := p.look(); ok {
 		t.Fatal("look on an empty pool: ok")
 	}
@@ -102,6 +108,43 @@ func TestDevPoolLook(t *testing.T) {
 		j, code, ok := p.take()
 		if !ok || p.devs[j].serial != want || !valid(&p.devs[j], code) {
 			t.Fatalf("take %d after look: %d %q %v, want %s unused", i, j, code, ok, want)
+		}
+	}
+}
+
+// TestDevPoolOrder: a random pool holds every enrolled device once, not in
+// serial order; a serial pool holds them in serial order.
+func TestDevPoolOrder(t *testing.T) {
+	ctx := context.Background()
+	for _, random := range []bool{false, true} {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tokenlab.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		k, err := seal.NewKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer, err := seal.New([]seal.Key{k}, k.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := verify.New(st, sealer, verify.Config{})
+		p := newDevPool(random)
+		if err := p.grow(ctx, svc, 4, 64); err != nil {
+			t.Fatal(err)
+		}
+		serials := make([]string, len(p.devs))
+		for i, d := range p.devs {
+			serials[i] = d.serial
+		}
+		sorted := slices.Sorted(slices.Values(serials))
+		if len(slices.Compact(slices.Clone(sorted))) != 64 {
+			t.Fatalf("random=%v: %d devices, %d distinct, want 64", random, len(serials), len(slices.Compact(sorted)))
+		}
+		if inOrder := slices.Equal(serials, sorted); inOrder == random {
+			t.Errorf("random=%v: pool in serial order: %v", random, inOrder)
 		}
 	}
 }
