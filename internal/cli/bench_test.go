@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/tokenlab/tokenlab/internal/testtool"
 	"github.com/tokenlab/tokenlab/token"
 	"github.com/tokenlab/tokenlab/verify"
-	"github.com/tokenlab/tokenlab/verify/seal"
-	"github.com/tokenlab/tokenlab/verify/sqlite"
 )
 
 func TestBenchVerifyShort(t *testing.T) {
@@ -117,19 +114,11 @@ func TestDevPoolLook(t *testing.T) {
 func TestDevPoolOrder(t *testing.T) {
 	ctx := context.Background()
 	for _, random := range []bool{false, true} {
-		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tokenlab.db"))
+		st, sealer, err := openStore(ctx, storeConfig{dataDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		k, err := seal.NewKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealer, err := seal.New([]seal.Key{k}, k.ID, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		svc := verify.New(st, sealer, verify.Config{})
 		p := newDevPool(random)
 		if err := p.grow(ctx, svc, 4, 64); err != nil {
