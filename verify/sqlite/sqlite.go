@@ -58,6 +58,7 @@ type Store struct {
 	batch   *sqltx.Batcher
 	grouped bool
 	wal     *walSync
+	ckpt    *checkpointer // on the driver's writer connection, idle otherwise
 }
 
 var _ verify.Store = (*Store)(nil)
@@ -152,6 +153,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := w.QueryRow(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
 		return fail(fmt.Errorf("sqlite: synchronous is %d (%v) on the writer, want 1 (NORMAL, with walSync)", syncMode, err))
 	}
+	var frames int64
+	if err := w.QueryRow(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, walAutoCheckpoint)).Scan(&frames); err != nil || frames != walAutoCheckpoint {
+		return fail(fmt.Errorf("sqlite: wal_autocheckpoint is %d (%v), want %d", frames, err, walAutoCheckpoint))
+	}
 	if err := s.wal.sync(); err != nil {
 		return fail(err)
 	}
@@ -165,7 +170,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.all = append(s.all, r)
 		s.r <- r
 	}
-	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0, s.wal.sync)
+	s.ckpt = startCheckpointer(wc, checkpointEvery)
+	s.batch = sqltx.NewBatcher(s.beginBatch, dialect, 0, s.durable)
 	return s, nil
 }
 
@@ -203,7 +209,13 @@ func (s *Store) Close() error {
 		s.batch.Close()
 	}
 	defer s.wal.close()
-	return s.closeConns()
+	var ckptErr error
+	if s.ckpt != nil {
+		if ckptErr = s.ckpt.close(); ckptErr != nil {
+			ckptErr = fmt.Errorf("sqlite: background checkpoint: %w", ckptErr)
+		}
+	}
+	return errors.Join(s.closeConns(), ckptErr)
 }
 
 func (s *Store) closeConns() error {
@@ -290,7 +302,17 @@ func (s *Store) Update(ctx context.Context, fn func(verify.Tx) error) error {
 	if err := s.run(ctx, s.w, fn); err != nil {
 		return err
 	}
-	return s.wal.sync()
+	return s.durable()
+}
+
+// durable makes the commits so far durable (walSync) and tells the
+// checkpointer the log has grown.
+func (s *Store) durable() error {
+	if err := s.wal.sync(); err != nil {
+		return err
+	}
+	s.ckpt.committed()
+	return nil
 }
 
 // View runs fn in a read transaction on one of the read-only connections.

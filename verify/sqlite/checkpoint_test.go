@@ -1,0 +1,63 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/verify"
+)
+
+// The log is copied into the database file by the background checkpointer
+// long before the writer's own threshold: with a few hundred frames in the
+// log (far below walAutoCheckpoint) the database file grows, which only a
+// checkpoint does. Without the checkpointer it would stay as it was.
+func TestBackgroundCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(p string) int64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	ctx := context.Background()
+	// Settle what Open wrote, then measure from there.
+	if _, err := st.ckpt.conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	before := size(path)
+	long := strings.Repeat("x", 200)
+	for range 20 {
+		if err := st.Batch(ctx, func(tx verify.Tx) error {
+			for range 100 {
+				if err := tx.AppendAudit(ctx, &verify.AuditEvent{Time: time.Now(), Actor: "admin", Action: "check", User: long, Device: "GAHT00000017", Outcome: "ok", Source: "api"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if frames := size(path+"-wal") / 4120; frames >= walAutoCheckpoint {
+		t.Fatalf("the test wrote %d frames, the writer's own threshold is %d", frames, walAutoCheckpoint)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size(path) == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes 10 s after the writes: no checkpoint ran", before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
