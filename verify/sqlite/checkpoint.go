@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,7 @@ type checkpointer struct {
 	kick  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
+	once  sync.Once
 	err   error // the last pass's, read after done
 }
 
@@ -86,9 +88,10 @@ func (k *checkpointer) loop() {
 	}
 }
 
-// close stops the checkpointer and returns the last pass's error.
+// close stops the checkpointer and returns the last pass's error; a second
+// call only returns it again.
 func (k *checkpointer) close() error {
-	close(k.stop)
+	k.once.Do(func() { close(k.stop) })
 	<-k.done
 	return k.err
 }

@@ -60,4 +60,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	if err := st.ckpt.close(); err != nil {
+		t.Fatalf("second close of the checkpointer: %v", err)
+	}
 }
