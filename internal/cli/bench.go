@@ -251,9 +251,9 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	pool := newDevPool(order == "random")
 
 	bareOne := func(ctx context.Context, w int) (bool, int) {
-		user, serial, code := "bench", "GAHT00000017", "123456"
-		if d, c, ok := pool.look(); ok {
-			user, serial, code = d.user, d.serial, c
+		user, serial, code, ok := pool.look()
+		if !ok {
+			user, serial, code = "bench", "GAHT00000017", "123456"
 		}
 		d, err := bare.Check(ctx, user, serial, code)
 		if err != nil {
@@ -285,12 +285,11 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	enrollTime := time.Since(start)
 
 	verOne := func(ctx context.Context, w int) (bool, int) {
-		i, code, ok := pool.take()
+		user, serial, code, ok := pool.take()
 		if !ok {
 			return false, 0
 		}
-		d := &pool.devs[i]
-		dec, err := clients[w%len(clients)].Check(ctx, d.user, d.serial, code)
+		dec, err := clients[w%len(clients)].Check(ctx, user, serial, code)
 		if err != nil {
 			return true, -1
 		}
@@ -530,11 +529,19 @@ func startChildren(ctx context.Context, n int, dataDir, db string) ([]*child, er
 	return out, nil
 }
 
-// benchDev is one enrolled device whose seed the bench knows.
+// benchDev is one enrolled device whose seed the bench knows. It holds no
+// pointer: its user name and serial are a stretch of the pool's names and
+// its seed one of the pool's seeds. The pool shares the process with the
+// verifier it measures, and a pool of strings and seed slices, hundreds of
+// thousands of small objects, would have the garbage collector visit every
+// one of them in each cycle the verifier's allocations start: work a real
+// server, whose clients live elsewhere, never does.
 type benchDev struct {
-	user, serial string
-	seed         token.Seed
-	last         uint64 // last accepted step
+	name        uint32 // offset of user ‖ serial in the pool's names
+	nuser, nser uint8
+	seed        uint32 // offset in the pool's seeds
+	nseed       uint8
+	last        uint64 // last accepted step
 }
 
 // devPool hands out (device, step) pairs, each once.
@@ -542,13 +549,57 @@ type devPool struct {
 	prefix string // of serials and user names
 	random bool   // devices in a random order, not by serial
 
-	mu   sync.Mutex
-	devs []benchDev
-	next int    // round-robin cursor
-	peek int    // look's round-robin cursor
-	idle int    // devices looked at since the last one handed out
-	step uint64 // cached current step
-	at   time.Time
+	mu    sync.Mutex
+	devs  []benchDev
+	names string // every device's user name and serial, back to back
+	seeds []byte // every device's seed, back to back
+	next  int    // round-robin cursor
+	peek  int    // look's round-robin cursor
+	idle  int    // devices looked at since the last one handed out
+	step  uint64 // cached current step
+	at    time.Time
+}
+
+// newDev is a device on its way into the pool.
+type newDev struct {
+	user, serial string
+	seed         token.Seed
+	last         uint64
+}
+
+// add appends devices to the pool. The caller holds p.mu, or no client
+// uses the pool yet.
+func (p *devPool) add(devs ...newDev) {
+	names := []byte(p.names)
+	for _, d := range devs {
+		if len(d.user) > 255 || len(d.serial) > 255 || len(d.seed) > 255 {
+			panic("bench: device name or seed too long for the pool")
+		}
+		p.devs = append(p.devs, benchDev{
+			name: uint32(len(names)), nuser: uint8(len(d.user)), nser: uint8(len(d.serial)),
+			seed: uint32(len(p.seeds)), nseed: uint8(len(d.seed)),
+			last: d.last,
+		})
+		names = append(append(names, d.user...), d.serial...)
+		p.seeds = append(p.seeds, d.seed...)
+	}
+	p.names = string(names)
+}
+
+// user, serial and seedOf return device d's user name, serial and seed,
+// without copying them.
+func (p *devPool) user(d *benchDev) string {
+	return p.names[d.name : d.name+uint32(d.nuser)]
+}
+
+func (p *devPool) serial(d *benchDev) string {
+	at := d.name + uint32(d.nuser)
+	return p.names[at : at+uint32(d.nser)]
+}
+
+func (p *devPool) seedOf(d *benchDev) token.Seed {
+	end := d.seed + uint32(d.nseed)
+	return token.Seed(p.seeds[d.seed:end:end])
 }
 
 // stepNow is the current time step, read from the clock at most every
@@ -560,44 +611,46 @@ func (p *devPool) stepNow() uint64 {
 	return p.step
 }
 
-// take returns a device index and a fresh valid code, or false when no
-// device has a usable step left until the next step begins.
-func (p *devPool) take() (int, string, bool) {
+// take returns a device's user name and serial and a fresh valid code,
+// or false when no device has a usable step left until the next step
+// begins.
+func (p *devPool) take() (user, serial, code string, ok bool) {
 	p.mu.Lock()
 	cur := p.stepNow()
 	for p.idle < len(p.devs) {
-		i := p.next
+		d := &p.devs[p.next]
 		p.next = (p.next + 1) % len(p.devs)
-		d := &p.devs[i]
 		s := max(cur, d.last+1)
 		if s <= cur+1 {
 			d.last = s
 			p.idle = 0
+			user, serial, seed := p.user(d), p.serial(d), p.seedOf(d)
 			p.mu.Unlock()
-			return i, token.DefaultSpec.HOTP(d.seed, s), true
+			return user, serial, token.DefaultSpec.HOTP(seed, s), true
 		}
 		p.idle++
 	}
 	// Every device is used up for this step.
 	p.idle = 0
 	p.mu.Unlock()
-	return 0, "", false
+	return "", "", "", false
 }
 
 // look is take for the bare handler: the next device in its own round,
 // with the code of the current step, the same work as take without using
 // the step up. It returns false when the pool is empty.
-func (p *devPool) look() (*benchDev, string, bool) {
+func (p *devPool) look() (user, serial, code string, ok bool) {
 	p.mu.Lock()
 	if len(p.devs) == 0 {
 		p.mu.Unlock()
-		return nil, "", false
+		return "", "", "", false
 	}
 	cur := p.stepNow()
 	d := &p.devs[p.peek]
 	p.peek = (p.peek + 1) % len(p.devs)
+	user, serial, seed := p.user(d), p.serial(d), p.seedOf(d)
 	p.mu.Unlock()
-	return d, token.DefaultSpec.HOTP(d.seed, cur), true
+	return user, serial, token.DefaultSpec.HOTP(seed, cur), true
 }
 
 // newDevPool returns an empty pool whose serials and user names carry a
@@ -621,7 +674,7 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 	per := verify.MaxDevicesPerUser
 	n = (n + per - 1) / per * per
 	base := len(p.devs)
-	more := make([]benchDev, n)
+	more := make([]newDev, n)
 	recs := make([]verify.TokenRecord, 0, 10000)
 	flush := func() error {
 		if len(recs) == 0 {
@@ -640,7 +693,7 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 		if err != nil {
 			return err
 		}
-		more[i] = benchDev{user: fmt.Sprintf("bench-%s-%d", strings.ToLower(p.prefix), (base+i)/per), serial: string(serial), seed: seed}
+		more[i] = newDev{user: fmt.Sprintf("bench-%s-%d", strings.ToLower(p.prefix), (base+i)/per), serial: string(serial), seed: seed}
 		recs = append(recs, verify.TokenRecord{Serial: serial, Spec: token.DefaultSpec, Seed: seed})
 		if len(recs) == cap(recs) {
 			if err := flush(); err != nil {
@@ -679,7 +732,7 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 		mrand.Shuffle(len(more), func(i, j int) { more[i], more[j] = more[j], more[i] })
 	}
 	p.mu.Lock()
-	p.devs = append(p.devs, more...)
+	p.add(more...)
 	p.mu.Unlock()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -80,33 +81,88 @@ func TestBenchVerifyPostgres(t *testing.T) {
 // device for the current step afterwards.
 func TestDevPoolLook(t *testing.T) {
 	p := newDevPool(false)
-	if _, _, ok := p.look(); ok {
+	if _, _, _, ok := p.look(); ok {
 		t.Fatal("look on an empty pool: ok")
 	}
+	seeds := map[string]token.Seed{}
 	for i := range 2 {
-		p.devs = append(p.devs, benchDev{user: fmt.Sprintf("u%d", i), serial: fmt.Sprintf("S%d", i), seed: token.Seed(bytes.Repeat([]byte{byte(i + 1)}, 20))})
+		serial := fmt.Sprintf("S%d", i)
+		seeds[serial] = token.Seed(bytes.Repeat([]byte{byte(i + 1)}, 20))
+		p.add(newDev{user: fmt.Sprintf("u%d", i), serial: serial, seed: seeds[serial]})
 	}
-	valid := func(d *benchDev, code string) bool {
+	valid := func(user, serial, code string) bool {
+		if user != "u"+serial[1:] {
+			return false
+		}
 		now := time.Now()
 		for _, at := range []time.Time{now.Add(-time.Second), now} {
-			if code == token.DefaultSpec.HOTP(d.seed, token.DefaultSpec.Step(at)) {
+			if code == token.DefaultSpec.HOTP(seeds[serial], token.DefaultSpec.Step(at)) {
 				return true
 			}
 		}
 		return false
 	}
 	for i, want := range []string{"S0", "S1", "S0"} {
-		d, code, ok := p.look()
-		if !ok || d.serial != want || !valid(d, code) {
-			t.Fatalf("look %d: %v %q %q %v, want %s with its code for now", i, d, d.serial, code, ok, want)
+		user, serial, code, ok := p.look()
+		if !ok || serial != want || !valid(user, serial, code) {
+			t.Fatalf("look %d: %q %q %q %v, want %s with its code for now", i, user, serial, code, ok, want)
 		}
 	}
 	for i, want := range []string{"S0", "S1"} {
-		j, code, ok := p.take()
-		if !ok || p.devs[j].serial != want || !valid(&p.devs[j], code) {
-			t.Fatalf("take %d after look: %d %q %v, want %s unused", i, j, code, ok, want)
+		user, serial, code, ok := p.take()
+		if !ok || serial != want || !valid(user, serial, code) {
+			t.Fatalf("take %d after look: %q %q %q %v, want %s unused", i, user, serial, code, ok, want)
 		}
 	}
+}
+
+// TestDevPoolAdd: devices added in several batches keep their names and
+// seeds, and the pool's devices hold no pointer for the garbage collector
+// to follow.
+func TestDevPoolAdd(t *testing.T) {
+	p := newDevPool(false)
+	var want []newDev
+	for batch := range 3 {
+		var more []newDev
+		for i := range 100 {
+			n := batch*100 + i
+			more = append(more, newDev{user: fmt.Sprintf("user-%d", n), serial: fmt.Sprintf("SER%07d", n), seed: token.Seed(bytes.Repeat([]byte{byte(n)}, 20+n%13))})
+		}
+		p.add(more...)
+		want = append(want, more...)
+	}
+	for i := range p.devs {
+		d := &p.devs[i]
+		if p.user(d) != want[i].user || p.serial(d) != want[i].serial || !bytes.Equal(p.seedOf(d), want[i].seed) {
+			t.Fatalf("device %d: %q %q %x, want %q %q %x", i, p.user(d), p.serial(d), p.seedOf(d), want[i].user, want[i].serial, want[i].seed)
+		}
+		if cap(p.seedOf(d)) != len(want[i].seed) {
+			t.Fatalf("device %d: seed slice reaches past its seed (cap %d)", i, cap(p.seedOf(d)))
+		}
+	}
+	if !pointerFree(reflect.TypeFor[benchDev]()) {
+		t.Error("benchDev holds a pointer: the garbage collector scans the whole pool")
+	}
+}
+
+// pointerFree reports whether values of type t hold no pointer.
+func pointerFree(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !pointerFree(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	case reflect.Array:
+		return pointerFree(t.Elem())
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	}
+	return false
 }
 
 // TestDevPoolOrder: a random pool holds every enrolled device once, not in
@@ -125,8 +181,8 @@ func TestDevPoolOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		serials := make([]string, len(p.devs))
-		for i, d := range p.devs {
-			serials[i] = d.serial
+		for i := range p.devs {
+			serials[i] = p.serial(&p.devs[i])
 		}
 		sorted := slices.Sorted(slices.Values(serials))
 		if len(slices.Compact(slices.Clone(sorted))) != 64 {
