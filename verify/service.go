@@ -106,6 +106,15 @@ func New(store Store, sealer Sealer, cfg Config) *Service {
 // Config returns the configuration in effect, defaults filled in.
 func (s *Service) Config() Config { return s.cfg }
 
+// StoreStats returns the counts of the store's work, and false if the
+// store keeps none (see [StatsReporter]).
+func (s *Service) StoreStats() (StoreStats, bool) {
+	if r, ok := s.store.(StatsReporter); ok {
+		return r.Stats(), true
+	}
+	return StoreStats{}, false
+}
+
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 func (s *Service) getSealer() Sealer {

@@ -51,6 +51,31 @@ type BatchReader interface {
 	ReadsInBatch() bool
 }
 
+// StoreStats counts a store's own work since it was opened, for the
+// operators' metrics (GET /metrics). Every count only grows; the log's
+// sizes are gauges.
+type StoreStats struct {
+	// Commits is how many group commits the store made, Operations how
+	// many operations they held: their ratio is the mean batch size.
+	Commits, Operations int64
+	// Syncs is how many fsyncs made committed batches durable, SyncTime
+	// the time spent in them: zero where the database server syncs
+	// (PostgreSQL).
+	Syncs    int64
+	SyncTime time.Duration
+	// Checkpoints is how many background passes copied SQLite's
+	// write-ahead log into the database. After the last one the log held
+	// WALFrames frames (a page each), WALCheckpointed of them copied: the
+	// rest is the lag of the database file behind the log.
+	Checkpoints, WALFrames, WALCheckpointed int64
+}
+
+// StatsReporter is an optional capability of a [Store], found by type
+// assertion: the counts of its work.
+type StatsReporter interface {
+	Stats() StoreStats
+}
+
 // Tx is a transaction's typed helpers. Not-found lookups return an *Error
 // with ENOTFOUND, inserts of an existing key ECONFLICT; anything else is an
 // internal error. Lists return at most limit items whose key sorts after

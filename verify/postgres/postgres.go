@@ -165,6 +165,10 @@ func (s *Store) View(ctx context.Context, fn func(verify.Tx) error) error {
 	return s.run(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
 }
 
+// Stats returns the counts of the group commits (verify.StatsReporter);
+// the server makes them durable, so there are no fsyncs of ours.
+func (s *Store) Stats() verify.StoreStats { return s.batch.Stats() }
+
 // Batch runs fn in the next group commit.
 func (s *Store) Batch(ctx context.Context, fn func(verify.Tx) error) error {
 	if !s.grouped {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,10 @@ type checkpointer struct {
 	done  chan struct{}
 	once  sync.Once
 	err   error // the last pass's, read after done
+
+	// What the passes saw: how many ran, and after the last one the
+	// frames in the log and how many of them were in the database.
+	passes, frames, copied atomic.Int64
 }
 
 func startCheckpointer(conn *sql.Conn, every time.Duration) *checkpointer {
@@ -85,6 +90,11 @@ func (k *checkpointer) loop() {
 		// close, so that it is not lost either.
 		var busy, frames, copied int64
 		k.err = k.conn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+		if k.err == nil {
+			k.frames.Store(frames)
+			k.copied.Store(copied)
+			k.passes.Add(1)
+		}
 	}
 }
 

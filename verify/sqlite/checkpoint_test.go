@@ -57,6 +57,17 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The store's counts say so too (a pass counts once it has returned).
+	for st.Stats().Checkpoints == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the database file grew, but no checkpoint pass was counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := st.Stats(); s.Commits != 20 || s.Operations != 20 || s.Syncs < 1 || s.Syncs > 20 || s.SyncTime <= 0 ||
+		s.WALFrames <= 0 || s.WALCheckpointed <= 0 || s.WALCheckpointed > s.WALFrames {
+		t.Errorf("stats after 20 batches and a checkpoint: %+v", s)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -341,6 +341,16 @@ func (s *Store) Peek(ctx context.Context, fn func(verify.Tx) error) error {
 // verify.BatchReader).
 func (s *Store) ReadsInBatch() bool { return true }
 
+// Stats returns the counts of the group commits, their fsyncs and the
+// background checkpoints (verify.StatsReporter).
+func (s *Store) Stats() verify.StoreStats {
+	st := s.batch.Stats()
+	if s.ckpt != nil {
+		st.Checkpoints, st.WALFrames, st.WALCheckpointed = s.ckpt.passes.Load(), s.ckpt.frames.Load(), s.ckpt.copied.Load()
+	}
+	return st
+}
+
 // Batch runs fn in the next group commit.
 func (s *Store) Batch(ctx context.Context, fn func(verify.Tx) error) error {
 	if !s.grouped {

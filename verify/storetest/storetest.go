@@ -457,6 +457,14 @@ func Run(t *testing.T, open func(t *testing.T) verify.Store) {
 			}
 			return nil
 		})
+		// A store that counts its group commits counts the eight that
+		// held, not the failed ones nor the reruns. (Without group
+		// commit, Batch is a transaction of its own: nothing to count.)
+		if r, ok := s.(verify.StatsReporter); ok {
+			if st := r.Stats(); (st.Operations != 8 || st.Commits < 1 || st.Commits > 8) && st != (verify.StoreStats{}) {
+				t.Errorf("stats: %d operations in %d commits, want 8 in 1 to 8", st.Operations, st.Commits)
+			}
+		}
 	})
 
 	t.Run("AccessKeysTokensAudit", func(t *testing.T) {

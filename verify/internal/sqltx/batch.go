@@ -60,6 +60,20 @@ type Batcher struct {
 	closed bool
 
 	audit []*verify.AuditEvent // the writer's: events of the batch being run
+
+	// Counts for Stats.
+	commits, committed, syncs, syncNs atomic.Int64
+}
+
+// Stats returns the group commits made so far, the operations they held,
+// and the calls of durable with the time spent in them.
+func (b *Batcher) Stats() verify.StoreStats {
+	return verify.StoreStats{
+		Commits:    b.commits.Load(),
+		Operations: b.committed.Load(),
+		Syncs:      b.syncs.Load(),
+		SyncTime:   time.Duration(b.syncNs.Load()),
+	}
 }
 
 type op struct {
@@ -256,6 +270,8 @@ func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
 	if err := tx.Commit(ctx); err != nil {
 		return b.alone(live, err)
 	}
+	b.commits.Add(1)
+	b.committed.Add(int64(len(live)))
 	if b.synced != nil {
 		// Tell the syncer whether another commit is on its way before
 		// handing this one over.
@@ -307,9 +323,15 @@ func (b *Batcher) syncLoop() {
 		var err error
 		if errp := b.broken.Load(); errp != nil {
 			err = *errp
-		} else if err = b.durable(); err != nil {
-			err = fmt.Errorf("sqltx: making committed transactions durable: %w (later writes fail too)", err)
-			b.broken.CompareAndSwap(nil, &err)
+		} else {
+			start := time.Now()
+			err = b.durable()
+			b.syncs.Add(1)
+			b.syncNs.Add(int64(time.Since(start)))
+			if err != nil {
+				err = fmt.Errorf("sqltx: making committed transactions durable: %w (later writes fail too)", err)
+				b.broken.CompareAndSwap(nil, &err)
+			}
 		}
 		for _, o := range waiting {
 			o.reply <- err

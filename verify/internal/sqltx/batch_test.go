@@ -200,3 +200,40 @@ func TestBatcherSyncCoalesces(t *testing.T) {
 		t.Fatalf("then 20 alone: %d commits, %d calls of durable; want 22 and 21", c, s)
 	}
 }
+
+// Stats counts the commits the transactions made, the operations that
+// succeeded in them (not a failed one, nor a rerun), and the calls of
+// durable with their time.
+func TestBatcherStats(t *testing.T) {
+	var mu sync.Mutex
+	commits := 0
+	b := NewBatcher(func(context.Context) (BatchTx, error) {
+		return fakeTx{commits: &commits, mu: &mu}, nil
+	}, &Dialect{}, 0, func() error { time.Sleep(time.Millisecond); return nil })
+	defer b.Close()
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.Do(context.Background(), func(verify.Tx) error {
+				if i%4 == 0 {
+					return boom
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	st := b.Stats()
+	mu.Lock()
+	made := commits
+	mu.Unlock()
+	if st.Operations != 30 || st.Commits != int64(made) || st.Commits < 1 {
+		t.Errorf("stats: %d operations in %d commits, want 30 in the %d the transactions made", st.Operations, st.Commits, made)
+	}
+	if st.Syncs < 1 || st.Syncs > st.Commits || st.SyncTime < time.Duration(st.Syncs)*time.Millisecond {
+		t.Errorf("stats: %d syncs taking %v for %d commits, want 1 to %d, each at least 1ms", st.Syncs, st.SyncTime, st.Commits, st.Commits)
+	}
+}
