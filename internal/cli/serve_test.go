@@ -179,7 +179,8 @@ func testServeStartStop(t *testing.T, bin string) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"tokenlab_http_in_flight", `tokenlab_http_requests_total{route="users.create",code="201"} 1`, "tokenlab_http_request_duration_seconds_bucket"} {
+	for _, want := range []string{"tokenlab_http_in_flight", `tokenlab_http_requests_total{route="users.create",code="201"} 1`, "tokenlab_http_request_duration_seconds_bucket",
+		"\ntokenlab_store_commits_total ", "\ntokenlab_store_fsyncs_total ", "\ntokenlab_sqlite_checkpoints_total "} { // the store's counts: SQLite
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

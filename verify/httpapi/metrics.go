@@ -29,6 +29,22 @@ type Metrics struct {
 	decisions map[string]*atomic.Int64
 	// query counts the IAM/STS Query endpoint's requests (package iamapi).
 	query map[queryKey]*queryStats
+	// store reports the counts of the verifier's store, if it keeps any.
+	store func() (verify.StoreStats, bool)
+}
+
+// StoreStatsReporter is a [verify.Verifier] that reports the counts of its
+// store's work ([verify.Service] does); New has the metrics include them.
+type StoreStatsReporter interface {
+	StoreStats() (verify.StoreStats, bool)
+}
+
+// ObserveStore has the metrics include the counts f returns of a store's
+// work (group commits, fsyncs, SQLite's checkpoints).
+func (m *Metrics) ObserveStore(f func() (verify.StoreStats, bool)) {
+	m.mu.Lock()
+	m.store = f
+	m.mu.Unlock()
 }
 
 type queryKey struct{ service, action string }
@@ -159,6 +175,7 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 	for k := range m.query {
 		qkeys = append(qkeys, k)
 	}
+	store := m.store
 	sort.Slice(qkeys, func(i, j int) bool {
 		if qkeys[i].service != qkeys[j].service {
 			return qkeys[i].service < qkeys[j].service
@@ -233,5 +250,30 @@ func (m *Metrics) WriteTo(w *bufio.Writer) {
 	fmt.Fprintln(w, "# TYPE tokenlab_iam_request_duration_seconds histogram")
 	for i, k := range qkeys {
 		qstats[i].latency.write(w, "tokenlab_iam_request_duration_seconds", fmt.Sprintf("service=%q,action=%q", k.service, k.action))
+	}
+
+	if store != nil {
+		if st, ok := store(); ok {
+			writeStore(w, st)
+		}
+	}
+}
+
+// writeStore writes the counts of the store's work.
+func writeStore(w *bufio.Writer, st verify.StoreStats) {
+	series := []struct {
+		name, kind, help string
+		v                string
+	}{
+		{"tokenlab_store_commits_total", "counter", "Group commits of the store.", strconv.FormatInt(st.Commits, 10)},
+		{"tokenlab_store_operations_total", "counter", "Operations committed in them (per commit: the mean batch size).", strconv.FormatInt(st.Operations, 10)},
+		{"tokenlab_store_fsyncs_total", "counter", "fsyncs that made committed batches durable (SQLite; PostgreSQL syncs on its server).", strconv.FormatInt(st.Syncs, 10)},
+		{"tokenlab_store_fsync_seconds_total", "counter", "Time spent in those fsyncs.", strconv.FormatFloat(st.SyncTime.Seconds(), 'g', -1, 64)},
+		{"tokenlab_sqlite_checkpoints_total", "counter", "Background passes copying the write-ahead log into the database.", strconv.FormatInt(st.Checkpoints, 10)},
+		{"tokenlab_sqlite_wal_frames", "gauge", "Frames (pages) in the write-ahead log after the last pass.", strconv.FormatInt(st.WALFrames, 10)},
+		{"tokenlab_sqlite_wal_checkpointed_frames", "gauge", "Of those, the frames already copied into the database.", strconv.FormatInt(st.WALCheckpointed, 10)},
+	}
+	for _, s := range series {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", s.name, s.help, s.name, s.kind, s.name, s.v)
 	}
 }

@@ -117,6 +117,9 @@ func New(v verify.Verifier, cfg Config) *Server {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	if ss, ok := v.(StoreStatsReporter); ok {
+		s.metrics.ObserveStore(ss.StoreStats)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
