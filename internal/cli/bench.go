@@ -99,22 +99,28 @@ type benchResult struct {
 	// CPU time of this process (user + system) per request in each phase:
 	// client, server and verifier alike, so less at the mercy of other
 	// load on the machine than the rates. Zero with --processes.
-	VerifyCPUus  float64 `json:"verify_cpu_us_per_req,omitempty"`
-	BareCPUus    float64 `json:"bare_cpu_us_per_req"`
-	Accepted     int64   `json:"accepted"`
-	Refused      int64   `json:"refused"`
-	Errors       int64   `json:"errors"`
-	VerifySecs   float64 `json:"verify_seconds"`
-	BareSecs     float64 `json:"bare_seconds"`
-	PoolDry      bool    `json:"pool_ran_dry"`
-	Devices      int     `json:"devices"`
-	EnrollSecs   float64 `json:"enroll_seconds"`
-	Concurrency  int     `json:"concurrency"`
-	DB           string  `json:"db"`
-	Order        string  `json:"order"`
-	Processes    int     `json:"processes"`
-	GoalRatioMet bool    `json:"goal_ratio_met"`
-	GoalP99Met   bool    `json:"goal_p99_met"`
+	VerifyCPUus float64 `json:"verify_cpu_us_per_req,omitempty"`
+	BareCPUus   float64 `json:"bare_cpu_us_per_req"`
+	// The store's group commits during the verifier's phase: the mean
+	// batch, and on SQLite how many commits an fsync made durable and its
+	// mean time. Zero with --processes.
+	ChecksPerCommit float64 `json:"checks_per_commit,omitempty"`
+	CommitsPerFsync float64 `json:"commits_per_fsync,omitempty"`
+	FsyncMs         float64 `json:"fsync_ms,omitempty"`
+	Accepted        int64   `json:"accepted"`
+	Refused         int64   `json:"refused"`
+	Errors          int64   `json:"errors"`
+	VerifySecs      float64 `json:"verify_seconds"`
+	BareSecs        float64 `json:"bare_seconds"`
+	PoolDry         bool    `json:"pool_ran_dry"`
+	Devices         int     `json:"devices"`
+	EnrollSecs      float64 `json:"enroll_seconds"`
+	Concurrency     int     `json:"concurrency"`
+	DB              string  `json:"db"`
+	Order           string  `json:"order"`
+	Processes       int     `json:"processes"`
+	GoalRatioMet    bool    `json:"goal_ratio_met"`
+	GoalP99Met      bool    `json:"goal_p99_met"`
 }
 
 func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
@@ -314,6 +320,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		defer profile.Close()
 	}
 	var verRes, bareRes driveResult
+	var work verify.StoreStats // the store's, during the verifier's slices
 	for done := time.Duration(0); done < dur && ctx.Err() == nil; {
 		d := min(slice, dur-done)
 		// The profile covers the verifier's first slice only (all of its
@@ -323,9 +330,17 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 				return err
 			}
 		}
+		before, _ := svc.StoreStats()
 		v := drive(ctx, conc, d, verOne)
 		if profile != nil && done == 0 {
 			pprof.StopCPUProfile()
+		}
+		if procs == 0 {
+			after, _ := svc.StoreStats()
+			work.Commits += after.Commits - before.Commits
+			work.Operations += after.Operations - before.Operations
+			work.Syncs += after.Syncs - before.Syncs
+			work.SyncTime += after.SyncTime - before.SyncTime
 		}
 		verRes.add(v)
 		if !v.dry {
@@ -371,6 +386,13 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	}
 	if procs == 0 {
 		res.VerifyCPUus = verRes.cpuPerReq()
+		if work.Commits > 0 {
+			res.ChecksPerCommit = float64(work.Operations) / float64(work.Commits)
+		}
+		if work.Syncs > 0 {
+			res.CommitsPerFsync = float64(work.Commits) / float64(work.Syncs)
+			res.FsyncMs = work.SyncTime.Seconds() * 1e3 / float64(work.Syncs)
+		}
 	}
 	res.GoalRatioMet, res.GoalP99Met = res.Ratio >= 0.5, res.P99ms <= 20
 	if asJSON {
@@ -383,6 +405,13 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 		fmt.Fprintf(env.Stdout, "ratio:          %8.2f          (goal ≥ 0.50: %s; p99 goal ≤ 20 ms: %s)\n", res.Ratio, yesNo(res.GoalRatioMet), yesNo(res.GoalP99Met))
 		if res.VerifyCPUus > 0 {
 			fmt.Fprintf(env.Stdout, "cpu:            %8.0f µs/check, bare %.0f µs/request (this process)\n", res.VerifyCPUus, res.BareCPUus)
+		}
+		if res.ChecksPerCommit > 0 {
+			fmt.Fprintf(env.Stdout, "store:          %8.1f checks per commit", res.ChecksPerCommit)
+			if res.CommitsPerFsync > 0 {
+				fmt.Fprintf(env.Stdout, ", %.1f commits per fsync, %.2f ms per fsync", res.CommitsPerFsync, res.FsyncMs)
+			}
+			fmt.Fprintln(env.Stdout)
 		}
 		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s, taken in %s order; %s%s, %d clients\n", res.Devices, res.EnrollSecs, order, kind, procDesc(procs), conc)
 		if res.PoolDry {

@@ -30,11 +30,18 @@ func TestBenchVerifyShort(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, out.String())
 	}
-	for _, k := range []string{"verify_rps", "bare_rps", "ratio", "p50_ms", "p99_ms"} {
+	for _, k := range []string{"verify_rps", "bare_rps", "ratio", "p50_ms", "p99_ms", "checks_per_commit", "commits_per_fsync", "fsync_ms"} {
 		v, ok := res[k].(float64)
 		if !ok || v <= 0 {
 			t.Errorf("%s = %v", k, res[k])
 		}
+	}
+	// A commit holds at least one check; an fsync makes at least one
+	// commit durable.
+	perCommit, _ := res["checks_per_commit"].(float64)
+	perFsync, _ := res["commits_per_fsync"].(float64)
+	if perCommit < 1 || perFsync < 1 {
+		t.Errorf("checks per commit %v, commits per fsync %v: want at least 1", perCommit, perFsync)
 	}
 	if res["refused"].(float64) != 0 || res["errors"].(float64) != 0 {
 		t.Errorf("refused %v errors %v", res["refused"], res["errors"])
