@@ -30,9 +30,10 @@ import (
 //   - the bare cryptography of one key in a Go loop: a random seed and IV,
 //     AES-128-CBC, HMAC-SHA256 over IV and ciphertext;
 //
-// and reports per-key times and the two ratios. Goals: the CLI at least
-// 50 times faster per key than python-pskc and within 2 times of the bare
-// cryptography; limits (failures): 15 s and 100 MiB for a million keys.
+// and reports per-key times and the two ratios, of the best of three runs
+// of each. Goals: the CLI at least 50 times faster per key than python-pskc
+// and within 2 times of the bare cryptography; limits (failures), on the
+// slowest run: 15 s and 100 MiB for a million keys.
 func BenchmarkBatchPSKC(b *testing.B) {
 	count := 1_000_000
 	if s := os.Getenv("TOKENLAB_BENCH_COUNT"); s != "" {
@@ -50,41 +51,52 @@ func BenchmarkBatchPSKC(b *testing.B) {
 	keyFile := filepath.Join(dir, "k.hex")
 	os.WriteFile(keyFile, []byte("000102030405060708090a0b0c0d0e0f\n"), 0o600)
 
-	// The machine is shared: the bare cryptography is timed right before
-	// and right after the CLI, for as many keys, and averaged, so both
-	// see the same load.
-	cryptoBefore, cryptoCPUBefore := bareCrypto(count)
-	var cliTotal, cliCPU time.Duration
+	// The machine is shared, and whatever else it does slows a run down
+	// (the CLI's CPU time per key has varied twofold between runs here):
+	// the CLI runs three times, the bare cryptography is timed for as
+	// many keys before the first run and after each, and the ratios take
+	// the best of each side. The limits (15 s, 100 MiB) hold the slowest
+	// run and the largest.
+	const runs = 3
+	cryptoPerKey, cryptoCPUPerKey := bareCrypto(count)
+	var best, worst, bestCPU time.Duration
 	var rssKB int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out := filepath.Join(dir, "batch.pskc")
-		cmd := exec.Command(bin, "provision", "batch", "--model", "keyfob", "--count", strconv.Itoa(count),
-			"--prefix", "BNCH", "--out", out, "--format", "pskc", "--psk-file", keyFile)
-		start := time.Now()
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("tokenlab: %v\n%s", err, msg)
+		for range runs {
+			out := filepath.Join(dir, "batch.pskc")
+			cmd := exec.Command(bin, "provision", "batch", "--model", "keyfob", "--count", strconv.Itoa(count),
+				"--prefix", "BNCH", "--out", out, "--format", "pskc", "--psk-file", keyFile)
+			start := time.Now()
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("tokenlab: %v\n%s", err, msg)
+			}
+			took := time.Since(start)
+			if best == 0 || took < best {
+				best, bestCPU = took, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()
+			}
+			worst = max(worst, took)
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				rssKB = max(rssKB, ru.Maxrss)
+			}
+			os.Remove(out)
+			b.StopTimer()
+			w, c := bareCrypto(count)
+			cryptoPerKey, cryptoCPUPerKey = min(cryptoPerKey, w), min(cryptoCPUPerKey, c)
+			b.StartTimer()
 		}
-		cliTotal += time.Since(start)
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rssKB = max(rssKB, ru.Maxrss)
-		}
-		cliCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		os.Remove(out)
 	}
 	b.StopTimer()
-	cliPerKey := cliTotal.Seconds() / float64(b.N) / float64(count)
-	cryptoAfter, cryptoCPUAfter := bareCrypto(count)
-	cryptoPerKey := (cryptoBefore + cryptoAfter) / 2
-	cryptoCPUPerKey := (cryptoCPUBefore + cryptoCPUAfter) / 2
-	// On a loaded machine wall times say more about the neighbours than
-	// about the code; CPU times (user + system, of the child and of the
-	// loop's thread) are reported beside them.
-	cliCPUPerKey := cliCPU.Seconds() / float64(b.N) / float64(count)
+	cliPerKey := best.Seconds() / float64(count)
+	// CPU times (user + system, of the child and of the loop's thread)
+	// are reported beside the wall times: they say less about the
+	// neighbours.
+	cliCPUPerKey := bestCPU.Seconds() / float64(count)
 	b.ReportMetric(cliCPUPerKey*1e6, "cli-cpu-µs/key")
 	b.ReportMetric(cryptoCPUPerKey*1e6, "crypto-cpu-µs/key")
 	b.ReportMetric(cliCPUPerKey/cryptoCPUPerKey, "cpu-x-of-bare-crypto")
-	b.ReportMetric(cliTotal.Seconds()/float64(b.N), "cli-s")
+	b.ReportMetric(best.Seconds(), "cli-s")
+	b.ReportMetric(worst.Seconds(), "cli-s-slowest")
 	b.ReportMetric(float64(rssKB)/1024, "peak-RSS-MiB")
 	b.ReportMetric(cliPerKey*1e6, "cli-µs/key")
 	b.ReportMetric(cryptoPerKey*1e6, "crypto-µs/key")
@@ -100,7 +112,7 @@ func BenchmarkBatchPSKC(b *testing.B) {
 		b.Logf("goal missed: %.2f times the bare cryptography, want at most 2", cliPerKey/cryptoPerKey)
 	}
 	scale := float64(count) / 1e6
-	if s := cliTotal.Seconds() / float64(b.N); s > 15*scale {
+	if s := worst.Seconds(); s > 15*scale {
 		b.Errorf("the CLI took %.1f s, limit %.1f s", s, 15*scale)
 	}
 	if rssKB > 100*1024 {
