@@ -596,14 +596,21 @@ type newDev struct {
 	last         uint64
 }
 
-// add appends devices to the pool. The caller holds p.mu, or no client
-// uses the pool yet.
-func (p *devPool) add(devs ...newDev) {
-	names := []byte(p.names)
+// add appends devices to the pool, or none of them if one does not fit
+// its offsets. The caller holds p.mu, or no client uses the pool yet.
+func (p *devPool) add(devs ...newDev) error {
+	size := len(p.names)
 	for _, d := range devs {
 		if len(d.user) > 255 || len(d.serial) > 255 || len(d.seed) > 255 {
-			panic("bench: device name or seed too long for the pool")
+			return fmt.Errorf("bench: device %s: name or seed longer than the pool holds (255 bytes)", d.serial)
 		}
+		size += len(d.user) + len(d.serial)
+	}
+	if size > math.MaxUint32 || len(p.seeds)+len(devs)*255 > math.MaxUint32 {
+		return errors.New("bench: the device pool is full")
+	}
+	names := []byte(p.names)
+	for _, d := range devs {
 		p.devs = append(p.devs, benchDev{
 			name: uint32(len(names)), nuser: uint8(len(d.user)), nser: uint8(len(d.serial)),
 			seed: uint32(len(p.seeds)), nseed: uint8(len(d.seed)),
@@ -613,6 +620,7 @@ func (p *devPool) add(devs ...newDev) {
 		p.seeds = append(p.seeds, d.seed...)
 	}
 	p.names = string(names)
+	return nil
 }
 
 // user, serial and seedOf return device d's user name, serial and seed,
@@ -761,9 +769,8 @@ func (p *devPool) grow(ctx context.Context, v verify.Verifier, conc, n int) erro
 		mrand.Shuffle(len(more), func(i, j int) { more[i], more[j] = more[j], more[i] })
 	}
 	p.mu.Lock()
-	p.add(more...)
-	p.mu.Unlock()
-	return nil
+	defer p.mu.Unlock()
+	return p.add(more...)
 }
 
 // parallel runs fn(worker, i) for i in [0, n) on conc workers and returns

@@ -95,7 +95,9 @@ func TestDevPoolLook(t *testing.T) {
 	for i := range 2 {
 		serial := fmt.Sprintf("S%d", i)
 		seeds[serial] = token.Seed(bytes.Repeat([]byte{byte(i + 1)}, 20))
-		p.add(newDev{user: fmt.Sprintf("u%d", i), serial: serial, seed: seeds[serial]})
+		if err := p.add(newDev{user: fmt.Sprintf("u%d", i), serial: serial, seed: seeds[serial]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	valid := func(user, serial, code string) bool {
 		if user != "u"+serial[1:] {
@@ -135,7 +137,9 @@ func TestDevPoolAdd(t *testing.T) {
 			n := batch*100 + i
 			more = append(more, newDev{user: fmt.Sprintf("user-%d", n), serial: fmt.Sprintf("SER%07d", n), seed: token.Seed(bytes.Repeat([]byte{byte(n)}, 20+n%13))})
 		}
-		p.add(more...)
+		if err := p.add(more...); err != nil {
+			t.Fatal(err)
+		}
 		want = append(want, more...)
 	}
 	for i := range p.devs {
@@ -146,6 +150,15 @@ func TestDevPoolAdd(t *testing.T) {
 		if cap(p.seedOf(d)) != len(want[i].seed) {
 			t.Fatalf("device %d: seed slice reaches past its seed (cap %d)", i, cap(p.seedOf(d)))
 		}
+	}
+	// A device that does not fit the offsets is refused with the rest of
+	// its batch, and the pool stays as it was.
+	n, names := len(p.devs), p.names
+	if err := p.add(newDev{user: "ok", serial: "SER1", seed: token.Seed{1}}, newDev{user: "long", serial: "SER2", seed: make(token.Seed, 256)}); err == nil {
+		t.Error("add of a 256-byte seed: no error")
+	}
+	if len(p.devs) != n || p.names != names {
+		t.Errorf("a refused add changed the pool: %d devices, want %d", len(p.devs), n)
 	}
 	if !pointerFree(reflect.TypeFor[benchDev]()) {
 		t.Error("benchDev holds a pointer: the garbage collector scans the whole pool")
