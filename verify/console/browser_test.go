@@ -205,7 +205,10 @@ func (b *browser) assign(choice, name, wait string) {
 	}
 	b.do("assign "+choice, append(steps, chromedp.Click(chromedp.CSS("#choice-"+choice)))...)
 	b.screenshot("assign-" + choice)
-	b.do("next", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS(wait)))
+	// submit, not a click and a wait: the page may show an error already
+	// (a user at the device limit), which a wait for "#error" would find
+	// on this page before the next one replaced it.
+	b.submit("next", "#next", wait)
 }
 
 func (b *browser) location() string {
