@@ -68,6 +68,9 @@ type StoreStats struct {
 	// WALFrames frames (a page each), WALCheckpointed of them copied: the
 	// rest is the lag of the database file behind the log.
 	Checkpoints, WALFrames, WALCheckpointed int64
+	// StepLog is how many devices have an accepted step in SQLite's step
+	// log not yet written into their rows (a gauge; see sqltx.StepLog).
+	StepLog int64
 }
 
 // StatsReporter is an optional capability of a [Store], found by type

@@ -14,8 +14,13 @@
 // cache stays warm; the writer's connection is opened below modernc's
 // database/sql driver (see direct). Other reads use a separate pool of
 // read-only connections through the driver, on tables clustered on their
-// keys (WITHOUT ROWID, since migration 3). Several processes may share the
-// file (busy_timeout and BEGIN IMMEDIATE serialize them); the conditional
+// keys (WITHOUT ROWID, since migration 3). An accepted code appends its
+// step to a log table rather than updating its device's row, and a sweep
+// writes the log into the devices table in key order (sqltx.StepLog,
+// since migration 5): with devices checked in a random order, that turns a
+// page written per check into rows that share pages. Several processes may
+// share the file (busy_timeout and BEGIN IMMEDIATE serialize them): the
+// first keeps the step log, the others read it, and the conditional
 // updates keep replays out across them.
 //
 //	st, err := sqlite.Open("tokenlab-data/tokenlab.db")
@@ -59,6 +64,12 @@ type Store struct {
 	grouped bool
 	wal     *walSync
 	ckpt    *checkpointer // on the driver's writer connection, idle otherwise
+
+	steps    *sqltx.StepLog // accepted steps, appended (see sqltx.StepLog)
+	locks    *stepLocks     // which store on the file owns the step log
+	inPlace  bool           // WithoutStepLog
+	sweepMin int            // WithSweep
+	sweepPer int
 }
 
 var _ verify.Store = (*Store)(nil)
@@ -78,6 +89,18 @@ type Option func(*Store)
 // WithoutGroupCommit makes Batch an ordinary Update: one transaction (and
 // one fsync) per decision. For benchmarks and comparisons.
 func WithoutGroupCommit() Option { return func(s *Store) { s.grouped = false } }
+
+// WithoutStepLog makes an accepted code update its device's row in place,
+// as before migration 5, instead of appending to the step log. For
+// benchmarks and comparisons.
+func WithoutStepLog() Option { return func(s *Store) { s.inPlace = true } }
+
+// WithSweep sets how many unfolded entries of the step log start a sweep
+// into the devices table, and how many a batch folds at least (see
+// sqltx.StepLog; defaults 32768 and 16). For tests, which sweep often.
+func WithSweep(start, per int) Option {
+	return func(s *Store) { s.sweepMin, s.sweepPer = start, per }
+}
 
 // Open opens (creating it on first start) the database file at path and
 // brings its schema up to date.
@@ -124,6 +147,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 	s.w, s.r = make(chan *pconn, 1), make(chan *pconn, nr)
 	fail := func(err error) (*Store, error) {
 		s.closeConns()
+		if s.locks != nil {
+			s.locks.close()
+		}
 		return nil, err
 	}
 	wc, err := connect(ctx, s.db)
@@ -156,6 +182,29 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var frames int64
 	if err := w.QueryRow(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, walAutoCheckpoint)).Scan(&frames); err != nil || frames != walAutoCheckpoint {
 		return fail(fmt.Errorf("sqlite: wal_autocheckpoint is %d (%v), want %d", frames, err, walAutoCheckpoint))
+	}
+	if s.locks, err = takeStepLocks(path); err != nil {
+		return fail(err)
+	}
+	s.steps = sqltx.NewStepLog(dialect, s.locks.owner, s.locks.peersPresent)
+	if s.sweepMin > 0 {
+		s.steps.SweepMin = s.sweepMin
+	}
+	if s.sweepPer > 0 {
+		s.steps.SweepPer = s.sweepPer
+	}
+	if s.inPlace {
+		s.steps.StopAppending()
+	}
+	if s.steps.Owner() {
+		// What an earlier owner left (after a crash: the steps accepted
+		// since its last sweep) goes into the devices table first.
+		if err := w.tx(ctx, func(c sqltx.Conn) error {
+			_, err := s.steps.Replay(ctx, c)
+			return err
+		}); err != nil {
+			return fail(fmt.Errorf("sqlite: replaying the step log: %w", err))
+		}
 	}
 	if err := s.wal.sync(); err != nil {
 		return fail(err)
@@ -200,6 +249,10 @@ func connect(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	}
 }
 
+// OwnsStepLog reports whether this store keeps the file's step log (the
+// first store opened on it) rather than reading it as a peer.
+func (s *Store) OwnsStepLog() bool { return s.steps.Owner() }
+
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
@@ -209,13 +262,41 @@ func (s *Store) Close() error {
 		s.batch.Close()
 	}
 	defer s.wal.close()
+	var drainErr error
+	if l := s.locks; l != nil {
+		s.locks = nil
+		defer l.close()
+		if l.owner {
+			// Leave every step in the devices table, for whoever opens
+			// the file next (a crash leaves them in the log, replayed on
+			// open).
+			drainErr = s.drain()
+		}
+	}
 	var ckptErr error
 	if s.ckpt != nil {
 		if ckptErr = s.ckpt.close(); ckptErr != nil {
 			ckptErr = fmt.Errorf("sqlite: background checkpoint: %w", ckptErr)
 		}
 	}
-	return errors.Join(s.closeConns(), ckptErr)
+	return errors.Join(drainErr, s.closeConns(), ckptErr)
+}
+
+func (s *Store) drain() error {
+	ctx := context.Background()
+	c, err := s.take(ctx, s.w)
+	if err != nil {
+		return err
+	}
+	defer func() { s.w <- c }()
+	if err := c.tx(ctx, func(conn sqltx.Conn) error {
+		_, err := s.steps.Drain(ctx, conn)
+		return err
+	}); err != nil {
+		return fmt.Errorf("sqlite: writing the step log into the devices table: %w", err)
+	}
+	s.steps.DrainDone()
+	return s.wal.sync()
 }
 
 func (s *Store) closeConns() error {
@@ -333,7 +414,7 @@ func (s *Store) Peek(ctx context.Context, fn func(verify.Tx) error) error {
 		return err
 	}
 	defer func() { s.r <- c }()
-	return fn(&sqltx.Tx{C: uncancelled{c}, D: dialect})
+	return fn(&sqltx.Tx{C: uncancelled{c}, D: dialect, S: s.steps.Begin(false)})
 }
 
 // ReadsInBatch is true: the group-commit writer's page cache stays warm
@@ -347,6 +428,9 @@ func (s *Store) Stats() verify.StoreStats {
 	st := s.batch.Stats()
 	if s.ckpt != nil {
 		st.Checkpoints, st.WALFrames, st.WALCheckpointed = s.ckpt.passes.Load(), s.ckpt.frames.Load(), s.ckpt.copied.Load()
+	}
+	if s.steps != nil {
+		st.StepLog = int64(s.steps.Len())
 	}
 	return st
 }
@@ -365,7 +449,21 @@ func (s *Store) run(ctx context.Context, p chan *pconn, fn func(verify.Tx) error
 		return err
 	}
 	defer func() { p <- c }()
-	return c.tx(ctx, func(conn sqltx.Conn) error { return fn(&sqltx.Tx{C: conn, D: dialect}) })
+	write := p == s.w
+	st := s.steps.Begin(write)
+	err = c.tx(ctx, func(conn sqltx.Conn) error {
+		if err := fn(&sqltx.Tx{C: conn, D: dialect, S: st}); err != nil {
+			return err
+		}
+		if write {
+			return st.Sweep(ctx, conn, 1)
+		}
+		return nil
+	})
+	if err == nil {
+		st.Commit()
+	}
+	return err
 }
 
 // beginBatch hands the writer connection to the group-commit writer for
@@ -379,7 +477,7 @@ func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
 		s.w <- c
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	return &batchTx{uncancelled: uncancelled{c}, home: s.w}, nil
+	return &batchTx{uncancelled: uncancelled{c}, home: s.w, steps: s.steps.Begin(true)}, nil
 }
 
 // uncancelled runs a pconn's statements without ctx's cancellation: in a
@@ -513,9 +611,13 @@ func (r rows) Close() { r.Rows.Close() }
 
 type batchTx struct {
 	uncancelled
-	home chan *pconn
-	done bool
+	home  chan *pconn
+	done  bool
+	steps *sqltx.StepTx
 }
+
+// Steps is the transaction's view of the step log, for sqltx.Batcher.
+func (b *batchTx) Steps() *sqltx.StepTx { return b.steps }
 
 func (b *batchTx) Commit(ctx context.Context) error {
 	if b.done {
@@ -523,7 +625,11 @@ func (b *batchTx) Commit(ctx context.Context) error {
 	}
 	b.done = true
 	defer func() { b.home <- b.c }()
-	return b.c.commit()
+	if err := b.c.commit(); err != nil {
+		return err
+	}
+	b.steps.Commit()
+	return nil
 }
 
 func (b *batchTx) Rollback(ctx context.Context) error {

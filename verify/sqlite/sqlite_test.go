@@ -23,6 +23,41 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The step log swept in every batch, so that folds and trims run all the
+// time.
+func TestConformanceSweeping(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) verify.Store {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tokenlab.db"), sqlite.WithSweep(1, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// A peer: a store opened while another owns the file's step log, which
+// reads the log table instead of keeping it.
+func TestConformancePeer(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) verify.Store {
+		p := filepath.Join(t.TempDir(), "tokenlab.db")
+		owner, err := sqlite.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { owner.Close() })
+		st, err := sqlite.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if st.OwnsStepLog() || !owner.OwnsStepLog() {
+			t.Fatal("the first store opened should own the step log, the second not")
+		}
+		return st
+	})
+}
+
 func TestConformanceWithoutGroupCommit(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) verify.Store {
 		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tokenlab.db"), sqlite.WithoutGroupCommit())
@@ -70,7 +105,7 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 4 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 5 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
@@ -121,7 +156,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := t.Context()
-	if v, err := st.SchemaVersion(ctx); v != 4 || err != nil {
+	if v, err := st.SchemaVersion(ctx); v != 5 || err != nil {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	err = st.View(ctx, func(tx verify.Tx) error {

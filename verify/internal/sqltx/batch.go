@@ -256,11 +256,20 @@ func (b *Batcher) try(ctx context.Context, batch []*op) (again []*op) {
 	}
 	b.audit = b.audit[:0]
 	x := &Tx{C: tx, D: b.dialect, audit: &b.audit}
+	if st, ok := tx.(interface{ Steps() *StepTx }); ok {
+		x.S = st.Steps()
+	}
 	for i, o := range live {
 		if err := o.fn(x); err != nil {
 			tx.Rollback(ctx)
 			o.reply <- err
 			return append(live[:i:i], live[i+1:]...)
+		}
+	}
+	if x.S != nil {
+		if err := x.S.Sweep(ctx, x.C, len(live)); err != nil {
+			tx.Rollback(ctx)
+			return b.alone(live, err)
 		}
 	}
 	if err := x.flushAudit(ctx); err != nil {

@@ -49,9 +49,30 @@ type Tx struct {
 	C Conn
 	D *Dialect
 
+	// S, when set (SQLite), is the transaction's view of the store's
+	// StepLog: device reads take their logged steps from it, AdvanceStep
+	// appends to it, and other writes to a device fold its step first.
+	S *StepTx
+
 	// audit, when set (inside a group commit), collects the events of
 	// AppendAudit for one multi-row INSERT before the commit (flushAudit).
 	audit *[]*verify.AuditEvent
+}
+
+// patch gives d its logged step, if the store keeps a log.
+func (x *Tx) patch(ctx context.Context, d *verify.DeviceRecord) error {
+	if x.S == nil {
+		return nil
+	}
+	return x.S.Patch(ctx, x.C, d)
+}
+
+// fold writes device id's logged step into its row before another write.
+func (x *Tx) fold(ctx context.Context, id string) error {
+	if x.S == nil {
+		return nil
+	}
+	return x.S.Fold(ctx, x.C, id)
 }
 
 var _ verify.Tx = (*Tx)(nil)
@@ -227,7 +248,7 @@ func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error
 		}
 		return nil, err
 	}
-	return d, nil
+	return d, x.patch(ctx, d)
 }
 
 // UserDevice reads user's canonical name and device in one statement (one
@@ -255,7 +276,7 @@ func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *veri
 	if name == "" {
 		return "", nil, verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", user)
 	}
-	return name, d, nil
+	return name, d, x.patch(ctx, d)
 }
 
 // checkCols are the device columns a code check reads: not the tags, the
@@ -323,7 +344,16 @@ func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, l
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // before patch's statements, on the same connection
+	for _, d := range out {
+		if err := x.patch(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (x *Tx) CountDevices(ctx context.Context, user string) (int, error) {
@@ -333,6 +363,11 @@ func (x *Tx) CountDevices(ctx context.Context, user string) (int, error) {
 }
 
 func (x *Tx) DeleteDevice(ctx context.Context, id string) error {
+	if x.S != nil {
+		if err := x.S.Forget(ctx, x.C, id); err != nil {
+			return err
+		}
+	}
 	n, err := x.C.Exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
 	if err == nil && n == 0 {
 		return noDevice(id)
@@ -341,6 +376,9 @@ func (x *Tx) DeleteDevice(ctx context.Context, id string) error {
 }
 
 func (x *Tx) Assign(ctx context.Context, a verify.StepUpdate) (bool, error) {
+	if err := x.fold(ctx, a.ID); err != nil {
+		return false, err
+	}
 	n, err := x.C.Exec(ctx, `UPDATE devices SET state = 'assigned', user_name = $2, last_step = $4, drift = $5,
 		enabled_at = $6, failures = 0, locked_until = 0
 		WHERE id = $1 AND state = 'available' AND user_name = '' AND last_step < $3`,
@@ -349,6 +387,11 @@ func (x *Tx) Assign(ctx context.Context, a verify.StepUpdate) (bool, error) {
 }
 
 func (x *Tx) AdvanceStep(ctx context.Context, a verify.StepUpdate) (bool, error) {
+	if x.S != nil {
+		if won, handled, err := x.S.Advance(ctx, x.C, a); err != nil || handled {
+			return won, err
+		}
+	}
 	// Pointers into one struct: one allocation, not one per argument
 	// (this is the hot path of every accepted code).
 	v := struct {
@@ -362,6 +405,9 @@ func (x *Tx) AdvanceStep(ctx context.Context, a verify.StepUpdate) (bool, error)
 }
 
 func (x *Tx) RecordFailure(ctx context.Context, id string, lock func(int) time.Time) (int, time.Time, error) {
+	if err := x.fold(ctx, id); err != nil {
+		return 0, time.Time{}, err
+	}
 	var f int64
 	err := x.C.QueryRow(ctx, `UPDATE devices SET failures = failures + 1 WHERE id = $1 RETURNING failures`, id).Scan(&f)
 	if err != nil {
@@ -380,6 +426,9 @@ func (x *Tx) RecordFailure(ctx context.Context, id string, lock func(int) time.T
 }
 
 func (x *Tx) Detach(ctx context.Context, id string, state verify.State) (string, error) {
+	if err := x.fold(ctx, id); err != nil {
+		return "", err
+	}
 	var user string
 	err := x.C.QueryRow(ctx, `SELECT user_name FROM devices WHERE id = $1`+x.D.ForUpdate, id).Scan(&user)
 	if err != nil {
@@ -394,6 +443,9 @@ func (x *Tx) Detach(ctx context.Context, id string, state verify.State) (string,
 }
 
 func (x *Tx) Unlock(ctx context.Context, id string) error {
+	if err := x.fold(ctx, id); err != nil {
+		return err
+	}
 	n, err := x.C.Exec(ctx, `UPDATE devices SET failures = 0, locked_until = 0 WHERE id = $1`, id)
 	if err == nil && n == 0 {
 		return noDevice(id)

@@ -1,0 +1,270 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tokenlab/tokenlab/token"
+	"github.com/tokenlab/tokenlab/verify"
+)
+
+var stepT0 = time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC)
+
+// stepFixture opens a store at p with user alice and hardware device id
+// assigned to her at step 100.
+func stepFixture(t *testing.T, p, id string, opts ...Option) *Store {
+	t.Helper()
+	st, err := Open(p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = st.Update(ctx, func(tx verify.Tx) error {
+		if err := tx.CreateUser(ctx, &verify.UserRecord{User: verify.User{ID: "AIDAALICE", Name: "alice", Path: "/", Arn: "arn:aws:iam::123456789012:user/alice", CreatedAt: stepT0}}); err != nil {
+			return err
+		}
+		return createStepDevice(ctx, tx, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func createStepDevice(ctx context.Context, tx verify.Tx, id string) error {
+	d := &verify.DeviceRecord{
+		Device:     verify.Device{ID: id, Kind: verify.KindHardware, State: verify.StateAvailable, Spec: token.DefaultSpec, CreatedAt: stepT0},
+		SealedSeed: []byte("sealed:" + id), KeyID: "k1",
+	}
+	if err := tx.CreateDevice(ctx, d); err != nil {
+		return err
+	}
+	_, err := tx.Assign(ctx, verify.StepUpdate{ID: id, User: "alice", Above: 100, Step: 100, Now: stepT0})
+	return err
+}
+
+func advance(t *testing.T, st *Store, id string, step uint64) bool {
+	t.Helper()
+	var won bool
+	err := st.Batch(context.Background(), func(tx verify.Tx) (err error) {
+		won, err = tx.AdvanceStep(context.Background(), verify.StepUpdate{ID: id, User: "alice", Above: step, Step: step, Drift: 1, Now: stepT0})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return won
+}
+
+// rowStep reads a device's last_step as its row holds it, without the log.
+func rowStep(t *testing.T, st *Store, id string) int64 {
+	t.Helper()
+	var n int64
+	if err := st.ckpt.conn.QueryRowContext(context.Background(), `SELECT last_step FROM devices WHERE id = ?`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func logRows(t *testing.T, st *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := st.ckpt.conn.QueryRowContext(context.Background(), `SELECT count(*) FROM step_log`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func lastStep(t *testing.T, st *Store, id string) uint64 {
+	t.Helper()
+	var d *verify.DeviceRecord
+	err := st.View(context.Background(), func(tx verify.Tx) (err error) {
+		d, err = tx.Device(context.Background(), id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.LastStep
+}
+
+// crash closes st as a killed process would leave the file: the step log
+// not written into the devices table.
+func crash(st *Store) {
+	st.locks.owner = false
+	st.Close()
+}
+
+// An accepted step goes to the log, not the row; reads see it; after a
+// crash, opening the file writes it into the row.
+func TestStepLogReplay(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	st := stepFixture(t, p, id)
+	if !st.OwnsStepLog() {
+		t.Fatal("a lone store does not own the step log")
+	}
+	if !advance(t, st, id, 101) {
+		t.Fatal("step 101 refused")
+	}
+	if advance(t, st, id, 101) {
+		t.Fatal("step 101 accepted twice")
+	}
+	if got := rowStep(t, st, id); got != 100 {
+		t.Fatalf("the row holds step %d, want 100 (101 only in the log)", got)
+	}
+	if got, n := lastStep(t, st, id), logRows(t, st); got != 101 || n != 1 {
+		t.Fatalf("Device reads step %d with %d log rows; want 101 from 1", got, n)
+	}
+	if n := st.Stats().StepLog; n != 1 {
+		t.Fatalf("Stats().StepLog = %d, want 1", n)
+	}
+	crash(st)
+
+	st, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, n := rowStep(t, st, id), logRows(t, st); got != 101 || n != 0 {
+		t.Fatalf("after the crash the row holds %d with %d log rows; want 101 and none", got, n)
+	}
+	if advance(t, st, id, 101) {
+		t.Fatal("step 101 accepted again after the crash")
+	}
+}
+
+// Closing writes the log into the rows.
+func TestStepLogDrainOnClose(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	st := stepFixture(t, p, id)
+	advance(t, st, id, 105)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(p, WithoutStepLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := rowStep(t, st, id); got != 105 {
+		t.Fatalf("after Close the row holds %d, want 105", got)
+	}
+}
+
+// A device deleted and created again under its id gets none of the old
+// one's logged steps, crash or not.
+func TestStepLogForget(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	ctx := context.Background()
+	st := stepFixture(t, p, id)
+	advance(t, st, id, 500)
+	err := st.Update(ctx, func(tx verify.Tx) error {
+		if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
+			return err
+		}
+		if err := tx.DeleteDevice(ctx, id); err != nil {
+			return err
+		}
+		return createStepDevice(ctx, tx, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lastStep(t, st, id); got != 100 {
+		t.Fatalf("the new device reads step %d, want 100", got)
+	}
+	crash(st)
+	st, err = Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := lastStep(t, st, id); got != 100 {
+		t.Fatalf("after a crash the new device reads step %d, want 100", got)
+	}
+}
+
+// Other writes to a device fold its logged step into the row first: a
+// failure recorded after an accepted code keeps both.
+func TestStepLogFoldBeforeWrite(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	ctx := context.Background()
+	st := stepFixture(t, p, id)
+	defer st.Close()
+	advance(t, st, id, 200)
+	err := st.Batch(ctx, func(tx verify.Tx) error {
+		_, _, err := tx.RecordFailure(ctx, id, func(int) time.Time { return time.Time{} })
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowStep(t, st, id); got != 200 {
+		t.Fatalf("after a failure the row holds %d, want 200", got)
+	}
+	var d *verify.DeviceRecord
+	st.View(ctx, func(tx verify.Tx) (err error) { d, err = tx.Device(ctx, id); return err })
+	if d.LastStep != 200 || d.Failures != 1 {
+		t.Fatalf("device at step %d with %d failures; want 200 and 1", d.LastStep, d.Failures)
+	}
+	// The next good code clears the failure, through the row.
+	if !advance(t, st, id, 201) {
+		t.Fatal("step 201 refused")
+	}
+	st.View(ctx, func(tx verify.Tx) (err error) { d, err = tx.Device(ctx, id); return err })
+	if d.LastStep != 201 || d.Failures != 0 {
+		t.Fatalf("device at step %d with %d failures; want 201 and 0", d.LastStep, d.Failures)
+	}
+}
+
+// A second store on the file is a peer: it reads the owner's log, and a
+// step the owner accepted is refused there; the owner then stops
+// appending and sweeps its log into the rows.
+func TestStepLogPeer(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	owner := stepFixture(t, p, id)
+	defer owner.Close()
+	advance(t, owner, id, 300)
+
+	peer, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if peer.OwnsStepLog() {
+		t.Fatal("the second store owns the step log too")
+	}
+	if got := lastStep(t, peer, id); got != 300 {
+		t.Fatalf("the peer reads step %d, want the owner's 300", got)
+	}
+	if advance(t, peer, id, 300) {
+		t.Fatal("the peer accepted step 300 again")
+	}
+	if !advance(t, peer, id, 301) {
+		t.Fatal("the peer refused step 301")
+	}
+	if got := lastStep(t, owner, id); got != 301 {
+		t.Fatalf("the owner reads step %d, want the peer's 301", got)
+	}
+	if advance(t, owner, id, 301) {
+		t.Fatal("the owner accepted the peer's step 301")
+	}
+	// The owner sees the peer within probeEvery, then empties its log.
+	deadline := time.Now().Add(5 * time.Second)
+	for owner.steps.Appending() || logRows(t, owner) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the owner still appends (%v) with %d log rows", owner.steps.Appending(), logRows(t, owner))
+		}
+		time.Sleep(probeEveryTest)
+		advance(t, owner, id, uint64(400+time.Now().UnixNano()%1000))
+	}
+}
+
+const probeEveryTest = 20 * time.Millisecond
