@@ -97,7 +97,7 @@ func WithoutStepLog() Option { return func(s *Store) { s.inPlace = true } }
 
 // WithSweep sets how many unfolded entries of the step log start a sweep
 // into the devices table, and how many a batch folds at least (see
-// sqltx.StepLog; defaults 32768 and 16). For tests, which sweep often.
+// sqltx.StepLog; defaults 65536 and 16). For tests, which sweep often.
 func WithSweep(start, per int) Option {
 	return func(s *Store) { s.sweepMin, s.sweepPer = start, per }
 }

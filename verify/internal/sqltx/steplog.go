@@ -73,11 +73,15 @@ type stepEntry struct {
 	gone   bool  // the device was deleted (only in a transaction's pending)
 }
 
-// Sweep defaults: a sweep starts at 32768 unfolded entries, and folds at
+// Sweep defaults: a sweep starts at 65536 unfolded entries, and folds at
 // least 16, and 2 per operation, in each batch, more than the one entry an
-// accepted code adds.
+// accepted code adds. A sweep then runs about a third of the time,
+// whatever its start; a later start puts more entries on each page it
+// writes. Measured with 30 s of bench verify over 400k devices in random
+// order: ratio 0.41 starting at 32768, 0.43 at 65536 (a few MB of entries
+// in memory).
 const (
-	defaultSweepMin = 32768
+	defaultSweepMin = 65536
 	defaultSweepPer = 16
 	// trimChunk bounds the log rows one transaction deletes.
 	trimChunk = 4096
