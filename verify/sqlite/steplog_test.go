@@ -90,6 +90,17 @@ func lastStep(t *testing.T, st *Store, id string) uint64 {
 	return d.LastStep
 }
 
+// reopen opens the store at p again, closed at the test's end.
+func reopen(t *testing.T, p string, opts ...Option) *Store {
+	t.Helper()
+	st, err := Open(p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // crash closes st as a killed process would leave the file: the step log
 // not written into the devices table.
 func crash(st *Store) {
@@ -123,11 +134,7 @@ func TestStepLogReplay(t *testing.T) {
 	}
 	crash(st)
 
-	st, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = reopen(t, p)
 	if got, n := rowStep(t, st, id), logRows(t, st); got != 101 || n != 0 {
 		t.Fatalf("after the crash the row holds %d with %d log rows; want 101 and none", got, n)
 	}
@@ -145,11 +152,7 @@ func TestStepLogDrainOnClose(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Open(p, WithoutStepLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = reopen(t, p, WithoutStepLog())
 	if got := rowStep(t, st, id); got != 105 {
 		t.Fatalf("after Close the row holds %d, want 105", got)
 	}
@@ -179,11 +182,7 @@ func TestStepLogForget(t *testing.T) {
 		t.Fatalf("the new device reads step %d, want 100", got)
 	}
 	crash(st)
-	st, err = Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = reopen(t, p)
 	if got := lastStep(t, st, id); got != 100 {
 		t.Fatalf("after a crash the new device reads step %d, want 100", got)
 	}
@@ -233,11 +232,7 @@ func TestStepLogPeer(t *testing.T) {
 	defer owner.Close()
 	advance(t, owner, id, 300)
 
-	peer, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := reopen(t, p)
 	if peer.OwnsStepLog() {
 		t.Fatal("the second store owns the step log too")
 	}
