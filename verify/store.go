@@ -71,6 +71,9 @@ type StoreStats struct {
 	// StepLog is how many devices have an accepted step in SQLite's step
 	// log not yet written into their rows (a gauge; see sqltx.StepLog).
 	StepLog int64
+	// DeviceCache is how many devices the SQLite writer holds in memory
+	// (a gauge; see sqltx.DeviceCache).
+	DeviceCache int64
 }
 
 // StatsReporter is an optional capability of a [Store], found by type

@@ -25,7 +25,7 @@ func (f *statsFake) StoreStats() (verify.StoreStats, bool) { return f.stats, f.o
 func TestStoreMetrics(t *testing.T) {
 	f := &statsFake{fake: newFake(), ok: true, stats: verify.StoreStats{
 		Commits: 12, Operations: 150, Syncs: 9, SyncTime: 4500 * time.Microsecond,
-		Checkpoints: 3, WALFrames: 800, WALCheckpointed: 640, StepLog: 4321,
+		Checkpoints: 3, WALFrames: 800, WALCheckpointed: 640, StepLog: 4321, DeviceCache: 98765,
 	}}
 	srv := httpapi.New(f, httpapi.Config{})
 	mux := http.NewServeMux()
@@ -40,6 +40,7 @@ func TestStoreMetrics(t *testing.T) {
 		"# TYPE tokenlab_sqlite_wal_frames gauge\ntokenlab_sqlite_wal_frames 800\n",
 		"tokenlab_sqlite_wal_checkpointed_frames 640\n",
 		"# TYPE tokenlab_sqlite_step_log_devices gauge\ntokenlab_sqlite_step_log_devices 4321\n",
+		"# TYPE tokenlab_sqlite_device_cache_devices gauge\ntokenlab_sqlite_device_cache_devices 98765\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)

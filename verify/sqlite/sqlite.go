@@ -18,7 +18,9 @@
 // step to a log table rather than updating its device's row, and a sweep
 // writes the log into the devices table in key order (sqltx.StepLog,
 // since migration 5): with devices checked in a random order, that turns a
-// page written per check into rows that share pages. Several processes may
+// page written per check into rows that share pages. The owner's writer
+// also keeps every device's check columns in memory (sqltx.DeviceCache:
+// the seed still sealed), so a check reads no page at all. Several processes may
 // share the file (busy_timeout and BEGIN IMMEDIATE serialize them): the
 // first keeps the step log, the others read it, and the conditional
 // updates keep replays out across them.
@@ -68,6 +70,7 @@ type Store struct {
 	steps    *sqltx.StepLog // accepted steps, appended (see sqltx.StepLog)
 	locks    *stepLocks     // which store on the file owns the step log
 	inPlace  bool           // WithoutStepLog
+	cacheMax int            // WithDeviceCache
 	sweepMin int            // WithSweep
 	sweepPer int
 }
@@ -95,6 +98,15 @@ func WithoutGroupCommit() Option { return func(s *Store) { s.grouped = false } }
 // benchmarks and comparisons.
 func WithoutStepLog() Option { return func(s *Store) { s.inPlace = true } }
 
+// WithDeviceCache sets how many devices the writer keeps in memory (their
+// check columns, see sqltx.DeviceCache; default 1<<20, about 100 bytes
+// each); 0 turns the cache off. Only the store owning the file's step log
+// keeps one.
+func WithDeviceCache(max int) Option { return func(s *Store) { s.cacheMax = max } }
+
+// defaultDeviceCache is WithDeviceCache's default.
+const defaultDeviceCache = 1 << 20
+
 // WithSweep sets how many unfolded entries of the step log start a sweep
 // into the devices table, and how many a batch folds at least (see
 // sqltx.StepLog; defaults 65536 and 16). For tests, which sweep often.
@@ -120,7 +132,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	s := &Store{path: path, grouped: true, wal: newWALSync(path)}
+	s := &Store{path: path, grouped: true, wal: newWALSync(path), cacheMax: defaultDeviceCache}
 	for _, o := range opts {
 		o(s)
 	}
@@ -197,11 +209,20 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.steps.StopAppending()
 	}
 	if s.steps.Owner() {
+		if s.cacheMax > 0 {
+			s.steps.Cache = sqltx.NewDeviceCache(s.cacheMax)
+		}
 		// What an earlier owner left (after a crash: the steps accepted
-		// since its last sweep) goes into the devices table first.
+		// since its last sweep) goes into the devices table first; then
+		// the device cache takes every row.
 		if err := w.tx(ctx, func(c sqltx.Conn) error {
-			_, err := s.steps.Replay(ctx, c)
-			return err
+			if _, err := s.steps.Replay(ctx, c); err != nil {
+				return err
+			}
+			if err := s.seeVersion(ctx, c); err != nil {
+				return err
+			}
+			return s.steps.Load(ctx, c)
 		}); err != nil {
 			return fail(fmt.Errorf("sqlite: replaying the step log: %w", err))
 		}
@@ -431,6 +452,7 @@ func (s *Store) Stats() verify.StoreStats {
 	}
 	if s.steps != nil {
 		st.StepLog = int64(s.steps.Len())
+		st.DeviceCache = int64(s.steps.CacheLen())
 	}
 	return st
 }
@@ -452,6 +474,11 @@ func (s *Store) run(ctx context.Context, p chan *pconn, fn func(verify.Tx) error
 	write := p == s.w
 	st := s.steps.Begin(write)
 	err = c.tx(ctx, func(conn sqltx.Conn) error {
+		if write {
+			if err := s.seeVersion(ctx, conn); err != nil {
+				return err
+			}
+		}
 		if err := fn(&sqltx.Tx{C: conn, D: dialect, S: st}); err != nil {
 			return err
 		}
@@ -466,6 +493,21 @@ func (s *Store) run(ctx context.Context, p chan *pconn, fn func(verify.Tx) error
 	return err
 }
 
+// seeVersion tells the device cache the database's data_version, on the
+// writer inside a transaction: it changes when another connection (another
+// process) has committed since.
+func (s *Store) seeVersion(ctx context.Context, c sqltx.Conn) error {
+	if s.steps.Cache == nil {
+		return nil
+	}
+	var v int64
+	if err := c.QueryRow(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: data_version: %w", err)
+	}
+	s.steps.SeeVersion(v)
+	return nil
+}
+
 // beginBatch hands the writer connection to the group-commit writer for
 // one transaction; Commit or Rollback gives it back.
 func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
@@ -476,6 +518,11 @@ func (s *Store) beginBatch(ctx context.Context) (sqltx.BatchTx, error) {
 	if _, err := c.Exec(context.WithoutCancel(ctx), c.begin); err != nil {
 		s.w <- c
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := s.seeVersion(ctx, c); err != nil {
+		c.rollback()
+		s.w <- c
+		return nil, err
 	}
 	return &batchTx{uncancelled: uncancelled{c}, home: s.w, steps: s.steps.Begin(true)}, nil
 }

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -263,3 +265,123 @@ func TestStepLogPeer(t *testing.T) {
 }
 
 const probeEveryTest = 20 * time.Millisecond
+
+// The device cache holds a device's row once written (read again before
+// the commit), and forgets it when it is deleted.
+func TestDeviceCacheFollowsWrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	ctx := context.Background()
+	st := stepFixture(t, p, id)
+	defer st.Close()
+	if n := st.Stats().DeviceCache; n != 1 {
+		t.Fatalf("after create and assign the cache holds %d devices, want 1", n)
+	}
+	err := st.Update(ctx, func(tx verify.Tx) error {
+		return tx.CreateDevice(ctx, &verify.DeviceRecord{
+			Device:     verify.Device{ID: "GAHT00000002", Kind: verify.KindHardware, State: verify.StateAvailable, Spec: token.DefaultSpec, CreatedAt: stepT0},
+			SealedSeed: []byte("sealed"), KeyID: "k1",
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Stats().DeviceCache; n != 2 {
+		t.Fatalf("after a create the cache holds %d devices, want 2", n)
+	}
+	err = st.Update(ctx, func(tx verify.Tx) error {
+		if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
+			return err
+		}
+		return tx.DeleteDevice(ctx, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Stats().DeviceCache; n != 1 {
+		t.Fatalf("after a delete the cache holds %d devices, want 1", n)
+	}
+}
+
+// A step accepted, folded by a finished sweep and trimmed from the log is
+// still refused: the cached row took the fold.
+func TestDeviceCacheAfterSweep(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id, other = "GAHT00000001", "GAHT00000002"
+	ctx := context.Background()
+	st := stepFixture(t, p, id, WithSweep(1, 1))
+	defer st.Close()
+	if err := st.Update(ctx, func(tx verify.Tx) error { return createStepDevice(ctx, tx, other) }); err != nil {
+		t.Fatal(err)
+	}
+	if !advance(t, st, id, 101) {
+		t.Fatal("step 101 refused")
+	}
+	// More batches, until the sweep has folded the step, trimmed its row
+	// and forgotten it.
+	gone := func() bool {
+		var n int64
+		if err := st.ckpt.conn.QueryRowContext(ctx, `SELECT count(*) FROM step_log WHERE device = ?`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0 && !st.steps.Holds(id)
+	}
+	for i := 0; !gone(); i++ {
+		if i == 50 {
+			t.Fatal("the step log still holds step 101")
+		}
+		advance(t, st, other, uint64(200+i))
+	}
+	if advance(t, st, id, 101) {
+		t.Fatal("step 101 accepted again after the sweep")
+	}
+	var name string
+	var d *verify.DeviceRecord
+	err := st.Batch(ctx, func(tx verify.Tx) (err error) {
+		name, d, err = tx.UserDevice(ctx, "ALICE", id)
+		return err
+	})
+	if err != nil || name != "alice" || d.LastStep != 101 || d.Drift != 1 {
+		t.Fatalf("UserDevice = %q, %+v, %v; want alice at step 101, drift 1", name, d, err)
+	}
+}
+
+// A write by another connection (another process) reaches the writer: the
+// cache is dropped when data_version moves.
+func TestDeviceCacheOtherConnection(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	st := stepFixture(t, p, id)
+	defer st.Close()
+	if _, err := st.ckpt.conn.ExecContext(context.Background(), `UPDATE devices SET state = 'lost', user_name = '' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	if advance(t, st, id, 150) {
+		t.Fatal("a step accepted for a device another connection marked lost")
+	}
+}
+
+// A write rolled back leaves the cache as the database is.
+func TestDeviceCacheRollback(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	ctx := context.Background()
+	st := stepFixture(t, p, id)
+	defer st.Close()
+	errBoom := errors.New("boom")
+	err := st.Batch(ctx, func(tx verify.Tx) error {
+		if _, err := tx.Detach(ctx, id, verify.StateLost); err != nil {
+			return err
+		}
+		if _, d, err := tx.UserDevice(ctx, "alice", id); err != nil || d.User != "" {
+			return fmt.Errorf("UserDevice after the detach: %+v, %v; want the device unassigned", d, err)
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Batch = %v, want boom", err)
+	}
+	if !advance(t, st, id, 160) {
+		t.Fatal("step 160 refused after the detach was rolled back")
+	}
+}

@@ -233,6 +233,9 @@ func (x *Tx) CreateDevice(ctx context.Context, d *verify.DeviceRecord) error {
 	if err == nil && n == 0 || err != nil && x.D.IsUnique(err) {
 		return &verify.Error{Code: verify.ECONFLICT, Message: "MFA device already exists.", IAMCode: "EntityAlreadyExists"}
 	}
+	if err == nil && x.S != nil {
+		x.S.Invalidate(d.ID)
+	}
 	return err
 }
 
@@ -259,6 +262,14 @@ func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error
 // evaluates only then. Only when the device is missing does it ask a
 // second time, to report the user first as IAM does.
 func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *verify.DeviceRecord, error) {
+	if x.S != nil {
+		// The writer's device cache: the name is the row's when it is the
+		// user's (as the statement's CASE has it); otherwise, and on a
+		// miss, the statement.
+		if d, ok := x.S.Cached(device); ok && d.User != "" && asciiEqualFold(d.User, user) {
+			return d.User, d, x.patch(ctx, d)
+		}
+	}
 	var name string
 	key := strings.ToLower(user)
 	d, err := scanCheckDevice(x.C.QueryRow(ctx, `SELECT CASE WHEN lower(user_name) = $1 THEN user_name
@@ -276,7 +287,30 @@ func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *veri
 	if name == "" {
 		return "", nil, verify.Errorf(verify.ENOTFOUND, "The user with name %s cannot be found.", user)
 	}
+	if x.S != nil {
+		x.S.Fill(d)
+	}
 	return name, d, x.patch(ctx, d)
+}
+
+// asciiEqualFold is SQLite's lower(a) = lower(b): ASCII letters only.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // checkCols are the device columns a code check reads: not the tags, the
@@ -557,6 +591,9 @@ func (x *Tx) APIToken(ctx context.Context, hash []byte) (string, []byte, error) 
 // ---- sealing
 
 func (x *Tx) Reseal(ctx context.Context, f func(verify.Sealed) (string, []byte, error)) (int, error) {
+	if x.S != nil {
+		x.S.ClearCache()
+	}
 	var items []verify.Sealed
 	for _, t := range []struct {
 		kind verify.SealedKind

@@ -50,6 +50,10 @@ type StepLog struct {
 	// batch folds, at least, and per operation of the batch.
 	SweepMin, SweepPer int
 
+	// Cache, when set (an owner's), holds the devices' check columns
+	// for the writer (see DeviceCache).
+	Cache *DeviceCache
+
 	mu       sync.RWMutex
 	entries  map[string]stepEntry // newest entry per device, folded or not
 	unfolded int
@@ -114,6 +118,24 @@ func (l *StepLog) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.unfolded
+}
+
+// Holds reports whether the log holds an entry for device id, folded or
+// not (an owner's).
+func (l *StepLog) Holds(id string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, ok := l.entries[id]
+	return ok
+}
+
+// CacheLen returns how many devices the device cache holds (0 without
+// one). Safe from any goroutine.
+func (l *StepLog) CacheLen() int {
+	if l.Cache == nil {
+		return 0
+	}
+	return int(l.Cache.n.Load())
 }
 
 // Replay writes every step left in the log into the devices table and
@@ -202,6 +224,12 @@ type StepTx struct {
 	l       *StepLog
 	write   bool
 	pending map[string]stepEntry
+	// The device cache's, on the writer: rows read to cache at commit,
+	// rows written (read again before the commit), whether the cache was
+	// cleared.
+	fills   map[string]verify.DeviceRecord
+	dirty   map[string]struct{}
+	cleared bool
 	seq     int64
 	pos     int
 	trimmed int64
@@ -231,8 +259,10 @@ func (t *StepTx) set(id string, e stepEntry) {
 // for an owner from memory, for a peer from the table.
 func (t *StepTx) logged(ctx context.Context, c Conn, id string) (stepEntry, bool, error) {
 	if t.l.owner {
+		// Folded or not: an entry at or below the row's step changes
+		// nothing, and a folded one may be newer than a cached row.
 		e, ok := t.latest(id)
-		return e, ok && !e.folded, nil
+		return e, ok, nil
 	}
 	var e stepEntry
 	var step int64
@@ -261,8 +291,9 @@ func (t *StepTx) Patch(ctx context.Context, c Conn, d *verify.DeviceRecord) erro
 // Fold writes device id's logged step into its row: before any other
 // write to the row.
 func (t *StepTx) Fold(ctx context.Context, c Conn, id string) error {
+	t.Invalidate(id)
 	e, ok, err := t.logged(ctx, c, id)
-	if err != nil || !ok {
+	if err != nil || !ok || e.folded {
 		return err
 	}
 	if err := foldRow(ctx, c, id, e); err != nil {
@@ -280,6 +311,7 @@ func (t *StepTx) Fold(ctx context.Context, c Conn, id string) error {
 // its steps. An owner knows whether any are left (the entry stays in
 // memory until its rows are trimmed); a peer looks.
 func (t *StepTx) Forget(ctx context.Context, c Conn, id string) error {
+	t.Invalidate(id)
 	if t.l.owner {
 		_, ok := t.latest(id)
 		if !ok && t.trimmed >= t.l.trimTo {
@@ -305,23 +337,34 @@ func (t *StepTx) Advance(ctx context.Context, c Conn, a verify.StepUpdate) (won,
 	if !t.l.Appending() {
 		return false, false, t.Fold(ctx, c, a.ID)
 	}
-	v := new(struct {
-		user, state  string
-		last, locked int64
-	})
-	err = c.QueryRow(ctx, `SELECT user_name, state, last_step, locked_until FROM devices WHERE id = $1`, a.ID).
-		Scan(&v.user, &v.state, &v.last, &v.locked)
-	if err != nil {
-		if t.l.d.IsNoRows(err) {
-			return false, true, nil
+	var assigned, ok bool
+	var last uint64
+	var locked int64
+	if t.cacheOn() {
+		if _, dirty := t.dirty[a.ID]; !dirty {
+			assigned, last, locked, ok = t.l.Cache.owner(a.ID, a.User)
 		}
-		return false, true, err
 	}
-	last := uint64(v.last)
-	if e, ok := t.latest(a.ID); ok && !e.folded && e.step > last {
-		last, v.locked = e.step, 0
+	if !ok {
+		v := new(struct {
+			user, state  string
+			last, locked int64
+		})
+		err = c.QueryRow(ctx, `SELECT user_name, state, last_step, locked_until FROM devices WHERE id = $1`, a.ID).
+			Scan(&v.user, &v.state, &v.last, &v.locked)
+		if err != nil {
+			if t.l.d.IsNoRows(err) {
+				return false, true, nil
+			}
+			return false, true, err
+		}
+		assigned = v.user == a.User && v.state == string(verify.StateAssigned)
+		last, locked = uint64(v.last), v.locked
 	}
-	if v.user != a.User || v.state != string(verify.StateAssigned) || last >= a.Above || v.locked > t2i(a.Now) {
+	if e, ok := t.latest(a.ID); ok && e.step > last {
+		last, locked = e.step, 0
+	}
+	if !assigned || last >= a.Above || locked > t2i(a.Now) {
 		return false, true, nil
 	}
 	t.seq++
@@ -345,6 +388,9 @@ func (t *StepTx) Sweep(ctx context.Context, c Conn, ops int) error {
 	l := t.l
 	if !l.owner || !t.write {
 		return nil
+	}
+	if err := t.refresh(ctx, c); err != nil {
+		return err
 	}
 	if l.peers != nil && !l.direct.Load() && time.Since(l.lastProbe) >= probeEvery {
 		l.lastProbe = time.Now()
@@ -381,6 +427,110 @@ func (t *StepTx) Sweep(ctx context.Context, c Conn, ops int) error {
 	return t.trim(ctx, c)
 }
 
+func (t *StepTx) cacheOn() bool { return t.write && t.l.Cache != nil }
+
+// Cached returns device id's row from the device cache, on the writer,
+// unless this transaction wrote it.
+func (t *StepTx) Cached(id string) (*verify.DeviceRecord, bool) {
+	if !t.cacheOn() {
+		return nil, false
+	}
+	if _, dirty := t.dirty[id]; dirty {
+		return nil, false
+	}
+	return t.l.Cache.get(id)
+}
+
+// Fill offers d, a device row as this transaction read it (before
+// Patch), to the device cache, which takes it if the transaction
+// commits.
+func (t *StepTx) Fill(d *verify.DeviceRecord) {
+	if !t.cacheOn() || t.cleared {
+		return
+	}
+	if _, dirty := t.dirty[d.ID]; dirty {
+		return // read again before the commit anyway
+	}
+	if t.fills == nil {
+		t.fills = make(map[string]verify.DeviceRecord, 32)
+	}
+	t.fills[d.ID] = *d
+}
+
+// Invalidate is for a write to device id's row: its cached copy goes at
+// once, and the row is read again before the commit (refresh).
+func (t *StepTx) Invalidate(id string) {
+	if !t.cacheOn() {
+		return
+	}
+	t.l.Cache.del(id)
+	delete(t.fills, id)
+	if t.dirty == nil {
+		t.dirty = make(map[string]struct{}, 4)
+	}
+	t.dirty[id] = struct{}{}
+}
+
+// ClearCache is for a write to many rows (resealing every seed): the
+// cache forgets everything, and this transaction caches nothing.
+func (t *StepTx) ClearCache() {
+	if !t.cacheOn() {
+		return
+	}
+	t.l.Cache.clear()
+	t.cleared, t.fills, t.dirty = true, nil, nil
+}
+
+// refresh reads the rows this transaction wrote, for the cache.
+func (t *StepTx) refresh(ctx context.Context, c Conn) error {
+	if !t.cacheOn() || t.cleared {
+		return nil
+	}
+	for id := range t.dirty {
+		d, err := scanCheckDevice(c.QueryRow(ctx, `SELECT `+checkCols+` FROM devices WHERE id = $1`, id))
+		if err != nil {
+			if t.l.d.IsNoRows(err) {
+				continue
+			}
+			return err
+		}
+		if t.fills == nil {
+			t.fills = make(map[string]verify.DeviceRecord, len(t.dirty))
+		}
+		t.fills[id] = *d
+	}
+	return nil
+}
+
+// SeeVersion passes the writer's PRAGMA data_version, read at the start
+// of a transaction, to the device cache (see DeviceCache.SeeVersion).
+func (l *StepLog) SeeVersion(v int64) {
+	if l.Cache != nil {
+		l.Cache.SeeVersion(v)
+	}
+}
+
+// Load fills the device cache with every device row, up to its size: an
+// owner's, after Replay.
+func (l *StepLog) Load(ctx context.Context, c Conn) error {
+	if l.Cache == nil {
+		return nil
+	}
+	rows, err := c.Query(ctx, `SELECT `+checkCols+` FROM devices`)
+	if err != nil {
+		return fmt.Errorf("device cache: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() && l.Cache.Len() < l.Cache.max {
+		d, err := scanCheckDevice(rows)
+		if err != nil {
+			return fmt.Errorf("device cache: %w", err)
+		}
+		l.Cache.put(d)
+	}
+	return rows.Err()
+}
+
 // startSweep takes the unfolded entries, in key order, as the next sweep.
 func (l *StepLog) startSweep() {
 	l.sweep = l.sweep[:0]
@@ -415,6 +565,16 @@ func (t *StepTx) Commit() {
 	}
 	l := t.l
 	l.seq, l.pos, l.trimmed = t.seq, t.pos, t.trimmed
+	if t.cacheOn() {
+		for _, d := range t.fills {
+			l.Cache.put(&d)
+		}
+		for id, e := range t.pending {
+			if e.folded {
+				l.Cache.fold(id, e)
+			}
+		}
+	}
 	l.mu.Lock()
 	for id, e := range t.pending {
 		old, had := l.entries[id]
@@ -443,4 +603,3 @@ func (t *StepTx) Commit() {
 	}
 	l.mu.Unlock()
 }
-
