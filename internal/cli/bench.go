@@ -107,20 +107,25 @@ type benchResult struct {
 	ChecksPerCommit float64 `json:"checks_per_commit,omitempty"`
 	CommitsPerFsync float64 `json:"commits_per_fsync,omitempty"`
 	FsyncMs         float64 `json:"fsync_ms,omitempty"`
-	Accepted        int64   `json:"accepted"`
-	Refused         int64   `json:"refused"`
-	Errors          int64   `json:"errors"`
-	VerifySecs      float64 `json:"verify_seconds"`
-	BareSecs        float64 `json:"bare_seconds"`
-	PoolDry         bool    `json:"pool_ran_dry"`
-	Devices         int     `json:"devices"`
-	EnrollSecs      float64 `json:"enroll_seconds"`
-	Concurrency     int     `json:"concurrency"`
-	DB              string  `json:"db"`
-	Order           string  `json:"order"`
-	Processes       int     `json:"processes"`
-	GoalRatioMet    bool    `json:"goal_ratio_met"`
-	GoalP99Met      bool    `json:"goal_p99_met"`
+	// On SQLite, the devices whose accepted step the step log held, not
+	// yet swept into their rows, at the end and at most after a slice: a
+	// sweep that keeps up holds these near its start (65536).
+	StepLogEnd   int64   `json:"step_log_devices,omitempty"`
+	StepLogMax   int64   `json:"step_log_max,omitempty"`
+	Accepted     int64   `json:"accepted"`
+	Refused      int64   `json:"refused"`
+	Errors       int64   `json:"errors"`
+	VerifySecs   float64 `json:"verify_seconds"`
+	BareSecs     float64 `json:"bare_seconds"`
+	PoolDry      bool    `json:"pool_ran_dry"`
+	Devices      int     `json:"devices"`
+	EnrollSecs   float64 `json:"enroll_seconds"`
+	Concurrency  int     `json:"concurrency"`
+	DB           string  `json:"db"`
+	Order        string  `json:"order"`
+	Processes    int     `json:"processes"`
+	GoalRatioMet bool    `json:"goal_ratio_met"`
+	GoalP99Met   bool    `json:"goal_p99_met"`
 }
 
 func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []string) error {
@@ -321,6 +326,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	}
 	var verRes, bareRes driveResult
 	var work verify.StoreStats // the store's, during the verifier's slices
+	var stepLogEnd, stepLogMax int64
 	for done := time.Duration(0); done < dur && ctx.Err() == nil; {
 		d := min(slice, dur-done)
 		// The profile covers the verifier's first slice only (all of its
@@ -341,6 +347,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 			work.Operations += after.Operations - before.Operations
 			work.Syncs += after.Syncs - before.Syncs
 			work.SyncTime += after.SyncTime - before.SyncTime
+			stepLogEnd, stepLogMax = after.StepLog, max(stepLogMax, after.StepLog)
 		}
 		verRes.add(v)
 		if !v.dry {
@@ -386,6 +393,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 	}
 	if procs == 0 {
 		res.VerifyCPUus = verRes.cpuPerReq()
+		res.StepLogEnd, res.StepLogMax = stepLogEnd, stepLogMax
 		if work.Commits > 0 {
 			res.ChecksPerCommit = float64(work.Operations) / float64(work.Commits)
 		}
@@ -412,6 +420,9 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 				fmt.Fprintf(env.Stdout, ", %.1f commits per fsync, %.2f ms per fsync", res.CommitsPerFsync, res.FsyncMs)
 			}
 			fmt.Fprintln(env.Stdout)
+		}
+		if res.StepLogMax > 0 {
+			fmt.Fprintf(env.Stdout, "step log:       %8d devices not yet swept into their rows at the end, at most %d after a slice\n", res.StepLogEnd, res.StepLogMax)
 		}
 		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s, taken in %s order; %s%s, %d clients\n", res.Devices, res.EnrollSecs, order, kind, procDesc(procs), conc)
 		if res.PoolDry {

@@ -43,6 +43,11 @@ func TestBenchVerifyShort(t *testing.T) {
 	if perCommit < 1 || perFsync < 1 {
 		t.Errorf("checks per commit %v, commits per fsync %v: want at least 1", perCommit, perFsync)
 	}
+	// Far below a sweep's start, every device checked stays in the step
+	// log.
+	if end, top := res["step_log_devices"], res["step_log_max"]; end == nil || end.(float64) < 1 || top.(float64) < end.(float64) {
+		t.Errorf("step log: %v devices at the end, %v at most", end, top)
+	}
 	if res["refused"].(float64) != 0 || res["errors"].(float64) != 0 {
 		t.Errorf("refused %v errors %v", res["refused"], res["errors"])
 	}
