@@ -22,7 +22,7 @@ func TestBenchVerifyShort(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
-	code := Main(context.Background(), []string{"bench", "verify", "--duration", "1s", "--concurrency", "8", "--devices", "400", "--json"}, env)
+	code := Main(context.Background(), []string{"bench", "verify", "--duration", "1s", "--warmup", "300ms", "--concurrency", "8", "--devices", "400", "--json"}, env)
 	if code != 0 {
 		t.Fatalf("bench verify: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
@@ -62,6 +62,7 @@ func TestBenchVerifyUsage(t *testing.T) {
 		{"bench", "verify", "--db", "mysql://x"},
 		{"bench", "verify", "--max-devices", "-1"},
 		{"bench", "verify", "--order", "sideways"},
+		{"bench", "verify", "--warmup", "-1s"},
 	} {
 		var out, errb bytes.Buffer
 		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
