@@ -1,6 +1,8 @@
 package sqltx
 
 import (
+	"context"
+	"fmt"
 	"hash/maphash"
 	"sync/atomic"
 	"time"
@@ -231,4 +233,110 @@ func (c *DeviceCache) SeeVersion(v int64) {
 		c.clear()
 		c.ver = v
 	}
+}
+
+// ---- the device cache in a transaction (StepTx) and its store (StepLog)
+
+func (t *StepTx) cacheOn() bool { return t.write && t.l.Cache != nil }
+
+// Cached returns device id's row from the device cache, on the writer,
+// unless this transaction wrote it.
+func (t *StepTx) Cached(id string) (*verify.DeviceRecord, bool) {
+	if !t.cacheOn() {
+		return nil, false
+	}
+	if _, dirty := t.dirty[id]; dirty {
+		return nil, false
+	}
+	return t.l.Cache.get(id)
+}
+
+// Fill offers d, a device row as this transaction read it (before
+// Patch), to the device cache, which takes it if the transaction
+// commits.
+func (t *StepTx) Fill(d *verify.DeviceRecord) {
+	if !t.cacheOn() || t.cleared {
+		return
+	}
+	if _, dirty := t.dirty[d.ID]; dirty {
+		return // read again before the commit anyway
+	}
+	if t.fills == nil {
+		t.fills = make(map[string]verify.DeviceRecord, 32)
+	}
+	t.fills[d.ID] = *d
+}
+
+// Invalidate is for a write to device id's row: its cached copy goes at
+// once, and the row is read again before the commit (refresh).
+func (t *StepTx) Invalidate(id string) {
+	if !t.cacheOn() {
+		return
+	}
+	t.l.Cache.del(id)
+	delete(t.fills, id)
+	if t.dirty == nil {
+		t.dirty = make(map[string]struct{}, 4)
+	}
+	t.dirty[id] = struct{}{}
+}
+
+// ClearCache is for a write to many rows (resealing every seed): the
+// cache forgets everything, and this transaction caches nothing.
+func (t *StepTx) ClearCache() {
+	if !t.cacheOn() {
+		return
+	}
+	t.l.Cache.clear()
+	t.cleared, t.fills, t.dirty = true, nil, nil
+}
+
+// refresh reads the rows this transaction wrote, for the cache.
+func (t *StepTx) refresh(ctx context.Context, c Conn) error {
+	if !t.cacheOn() || t.cleared {
+		return nil
+	}
+	for id := range t.dirty {
+		d, err := scanCheckDevice(c.QueryRow(ctx, `SELECT `+checkCols+` FROM devices WHERE id = $1`, id))
+		if err != nil {
+			if t.l.d.IsNoRows(err) {
+				continue
+			}
+			return err
+		}
+		if t.fills == nil {
+			t.fills = make(map[string]verify.DeviceRecord, len(t.dirty))
+		}
+		t.fills[id] = *d
+	}
+	return nil
+}
+
+// SeeVersion passes the writer's PRAGMA data_version, read at the start
+// of a transaction, to the device cache (see DeviceCache.SeeVersion).
+func (l *StepLog) SeeVersion(v int64) {
+	if l.Cache != nil {
+		l.Cache.SeeVersion(v)
+	}
+}
+
+// Load fills the device cache with every device row, up to its size: an
+// owner's, after Replay.
+func (l *StepLog) Load(ctx context.Context, c Conn) error {
+	if l.Cache == nil {
+		return nil
+	}
+	rows, err := c.Query(ctx, `SELECT `+checkCols+` FROM devices`)
+	if err != nil {
+		return fmt.Errorf("device cache: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() && l.Cache.Len() < l.Cache.max {
+		d, err := scanCheckDevice(rows)
+		if err != nil {
+			return fmt.Errorf("device cache: %w", err)
+		}
+		l.Cache.put(d)
+	}
+	return rows.Err()
 }
