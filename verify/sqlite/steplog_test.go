@@ -385,3 +385,23 @@ func TestDeviceCacheRollback(t *testing.T) {
 		t.Fatal("step 160 refused after the detach was rolled back")
 	}
 }
+
+// The background checkpoint (PASSIVE, on a connection of its own) copies
+// pages but changes no data: the writer's data_version stays, and so does
+// its device cache.
+func TestDeviceCacheSurvivesCheckpoint(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.db")
+	const id = "GAHT00000001"
+	ctx := context.Background()
+	st := stepFixture(t, p, id)
+	defer st.Close()
+	advance(t, st, id, 101)
+	var busy, frames, copied int64
+	if err := st.ckpt.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || copied == 0 {
+		t.Fatalf("checkpoint: busy %d, %d frames, %d copied, %v", busy, frames, copied, err)
+	}
+	advance(t, st, id, 102)
+	if n := st.Stats().DeviceCache; n != 1 {
+		t.Fatalf("after a checkpoint the cache holds %d devices, want 1", n)
+	}
+}
