@@ -14,10 +14,15 @@ import (
 
 var stepT0 = time.Date(2026, 11, 29, 12, 0, 10, 0, time.UTC)
 
-// stepFixture opens a store at p with user alice and hardware device id
-// assigned to her at step 100.
-func stepFixture(t *testing.T, p, id string, opts ...Option) *Store {
+// id is the device every step-log test checks.
+const id = "GAHT00000001"
+
+// stepFixture opens a store in a new directory with user alice and
+// hardware device id assigned to her at step 100, and returns it with its
+// file's path.
+func stepFixture(t *testing.T, opts ...Option) (*Store, string) {
 	t.Helper()
+	p := filepath.Join(t.TempDir(), "t.db")
 	st, err := Open(p, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +37,7 @@ func stepFixture(t *testing.T, p, id string, opts ...Option) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, p
 }
 
 func createStepDevice(ctx context.Context, tx verify.Tx, id string) error {
@@ -113,9 +118,7 @@ func crash(st *Store) {
 // An accepted step goes to the log, not the row; reads see it; after a
 // crash, opening the file writes it into the row.
 func TestStepLogReplay(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
-	st := stepFixture(t, p, id)
+	st, p := stepFixture(t)
 	if !st.OwnsStepLog() {
 		t.Fatal("a lone store does not own the step log")
 	}
@@ -147,9 +150,7 @@ func TestStepLogReplay(t *testing.T) {
 
 // Closing writes the log into the rows.
 func TestStepLogDrainOnClose(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
-	st := stepFixture(t, p, id)
+	st, p := stepFixture(t)
 	advance(t, st, id, 105)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -163,10 +164,8 @@ func TestStepLogDrainOnClose(t *testing.T) {
 // A device deleted and created again under its id gets none of the old
 // one's logged steps, crash or not.
 func TestStepLogForget(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
 	ctx := context.Background()
-	st := stepFixture(t, p, id)
+	st, p := stepFixture(t)
 	advance(t, st, id, 500)
 	err := st.Update(ctx, func(tx verify.Tx) error {
 		if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
@@ -193,10 +192,8 @@ func TestStepLogForget(t *testing.T) {
 // Other writes to a device fold its logged step into the row first: a
 // failure recorded after an accepted code keeps both.
 func TestStepLogFoldBeforeWrite(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
 	ctx := context.Background()
-	st := stepFixture(t, p, id)
+	st, _ := stepFixture(t)
 	defer st.Close()
 	advance(t, st, id, 200)
 	err := st.Batch(ctx, func(tx verify.Tx) error {
@@ -228,9 +225,7 @@ func TestStepLogFoldBeforeWrite(t *testing.T) {
 // step the owner accepted is refused there; the owner then stops
 // appending and sweeps its log into the rows.
 func TestStepLogPeer(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
-	owner := stepFixture(t, p, id)
+	owner, p := stepFixture(t)
 	defer owner.Close()
 	advance(t, owner, id, 300)
 
@@ -269,10 +264,8 @@ const probeEveryTest = 20 * time.Millisecond
 // The device cache holds a device's row once written (read again before
 // the commit), and forgets it when it is deleted.
 func TestDeviceCacheFollowsWrites(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
 	ctx := context.Background()
-	st := stepFixture(t, p, id)
+	st, _ := stepFixture(t)
 	defer st.Close()
 	if n := st.Stats().DeviceCache; n != 1 {
 		t.Fatalf("after create and assign the cache holds %d devices, want 1", n)
@@ -306,10 +299,9 @@ func TestDeviceCacheFollowsWrites(t *testing.T) {
 // A step accepted, folded by a finished sweep and trimmed from the log is
 // still refused: the cached row took the fold.
 func TestDeviceCacheAfterSweep(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id, other = "GAHT00000001", "GAHT00000002"
+	const other = "GAHT00000002"
 	ctx := context.Background()
-	st := stepFixture(t, p, id, WithSweep(1, 1))
+	st, _ := stepFixture(t, WithSweep(1, 1))
 	defer st.Close()
 	if err := st.Update(ctx, func(tx verify.Tx) error { return createStepDevice(ctx, tx, other) }); err != nil {
 		t.Fatal(err)
@@ -349,9 +341,7 @@ func TestDeviceCacheAfterSweep(t *testing.T) {
 // A write by another connection (another process) reaches the writer: the
 // cache is dropped when data_version moves.
 func TestDeviceCacheOtherConnection(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
-	st := stepFixture(t, p, id)
+	st, _ := stepFixture(t)
 	defer st.Close()
 	if _, err := st.ckpt.conn.ExecContext(context.Background(), `UPDATE devices SET state = 'lost', user_name = '' WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
@@ -363,10 +353,8 @@ func TestDeviceCacheOtherConnection(t *testing.T) {
 
 // A write rolled back leaves the cache as the database is.
 func TestDeviceCacheRollback(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
 	ctx := context.Background()
-	st := stepFixture(t, p, id)
+	st, _ := stepFixture(t)
 	defer st.Close()
 	errBoom := errors.New("boom")
 	err := st.Batch(ctx, func(tx verify.Tx) error {
@@ -390,10 +378,8 @@ func TestDeviceCacheRollback(t *testing.T) {
 // pages but changes no data: the writer's data_version stays, and so does
 // its device cache.
 func TestDeviceCacheSurvivesCheckpoint(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "t.db")
-	const id = "GAHT00000001"
 	ctx := context.Background()
-	st := stepFixture(t, p, id)
+	st, _ := stepFixture(t)
 	defer st.Close()
 	advance(t, st, id, 101)
 	var busy, frames, copied int64
