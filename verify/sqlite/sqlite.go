@@ -20,8 +20,8 @@
 // since migration 5): with devices checked in a random order, that turns a
 // page written per check into rows that share pages. The owner's writer
 // also keeps every device's check columns in memory (sqltx.DeviceCache:
-// the seed still sealed), so a check reads no page at all. Several processes may
-// share the file (busy_timeout and BEGIN IMMEDIATE serialize them): the
+// the seed still sealed), so a check reads no page at all. Several
+// processes may share the file (busy_timeout and BEGIN IMMEDIATE serialize them): the
 // first keeps the step log, the others read it, and the conditional
 // updates keep replays out across them.
 //
@@ -311,12 +311,13 @@ func (s *Store) drain() error {
 	}
 	defer func() { s.w <- c }()
 	if err := c.tx(ctx, func(conn sqltx.Conn) error {
-		_, err := s.steps.Drain(ctx, conn)
+		// Replay is what the next owner would do on open; the log's
+		// memory goes with the store.
+		_, err := s.steps.Replay(ctx, conn)
 		return err
 	}); err != nil {
 		return fmt.Errorf("sqlite: writing the step log into the devices table: %w", err)
 	}
-	s.steps.DrainDone()
 	return s.wal.sync()
 }
 

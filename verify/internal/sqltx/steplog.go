@@ -177,22 +177,6 @@ func (l *StepLog) Replay(ctx context.Context, c Conn) (int, error) {
 	return len(ids), nil
 }
 
-// Drain writes every logged step into the devices table and empties the
-// log, in c (a write transaction): an owner's last act, so that the file
-// holds every step in its devices table for whoever opens it next. Call
-// DrainDone once c committed.
-func (l *StepLog) Drain(ctx context.Context, c Conn) (int, error) { return l.Replay(ctx, c) }
-
-// DrainDone forgets every entry, once Drain's transaction committed.
-func (l *StepLog) DrainDone() {
-	l.mu.Lock()
-	clear(l.entries)
-	l.unfolded = 0
-	l.mu.Unlock()
-	l.sweep, l.sweeping, l.pos = l.sweep[:0], false, 0
-	l.trimTo, l.trimmed = l.seq, l.seq
-}
-
 // foldRow writes e into device id's row, unless the row is already at or
 // past its step.
 func foldRow(ctx context.Context, c Conn, id string, e stepEntry) error {
