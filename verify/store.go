@@ -69,7 +69,7 @@ type StoreStats struct {
 	// rest is the lag of the database file behind the log.
 	Checkpoints, WALFrames, WALCheckpointed int64
 	// StepLog is how many devices have an accepted step in SQLite's step
-	// log not yet written into their rows (a gauge; see sqltx.StepLog).
+	// log not yet swept into step_fold (a gauge; see sqltx.StepLog).
 	StepLog int64
 	// DeviceCache is how many devices the SQLite writer holds in memory
 	// (a gauge; see sqltx.DeviceCache).

@@ -109,7 +109,7 @@ type benchResult struct {
 	CommitsPerFsync float64 `json:"commits_per_fsync,omitempty"`
 	FsyncMs         float64 `json:"fsync_ms,omitempty"`
 	// On SQLite, the devices whose accepted step the step log held, not
-	// yet swept into their rows, at the end and at most after a slice: a
+	// yet swept into step_fold, at the end and at most after a slice: a
 	// sweep that keeps up holds these near its start (65536).
 	StepLogEnd   int64   `json:"step_log_devices,omitempty"`
 	StepLogMax   int64   `json:"step_log_max,omitempty"`
@@ -436,7 +436,7 @@ func runBenchVerify(ctx context.Context, env *Env, fs *pflag.FlagSet, args []str
 			fmt.Fprintln(env.Stdout)
 		}
 		if res.StepLogMax > 0 {
-			fmt.Fprintf(env.Stdout, "step log:       %8d devices not yet swept into their rows at the end, at most %d after a slice\n", res.StepLogEnd, res.StepLogMax)
+			fmt.Fprintf(env.Stdout, "step log:       %8d devices not yet swept into step_fold at the end, at most %d after a slice\n", res.StepLogEnd, res.StepLogMax)
 		}
 		fmt.Fprintf(env.Stdout, "setup:          %d devices enrolled in %.1f s, taken in %s order; %s%s, %d clients; %v of verifier load before measuring\n", res.Devices, res.EnrollSecs, order, kind, procDesc(procs), conc, warm)
 		if res.PoolDry {

@@ -272,7 +272,7 @@ func writeStore(w *bufio.Writer, st verify.StoreStats) {
 		{"tokenlab_sqlite_checkpoints_total", "counter", "Background passes copying the write-ahead log into the database.", strconv.FormatInt(st.Checkpoints, 10)},
 		{"tokenlab_sqlite_wal_frames", "gauge", "Frames (pages) in the write-ahead log after the last pass.", strconv.FormatInt(st.WALFrames, 10)},
 		{"tokenlab_sqlite_wal_checkpointed_frames", "gauge", "Of those, the frames already copied into the database.", strconv.FormatInt(st.WALCheckpointed, 10)},
-		{"tokenlab_sqlite_step_log_devices", "gauge", "Devices whose last accepted step is in the step log, not yet swept into their rows.", strconv.FormatInt(st.StepLog, 10)},
+		{"tokenlab_sqlite_step_log_devices", "gauge", "Devices whose last accepted step is in the step log, not yet swept into step_fold.", strconv.FormatInt(st.StepLog, 10)},
 		{"tokenlab_sqlite_device_cache_devices", "gauge", "Devices whose check columns the SQLite writer holds in memory.", strconv.FormatInt(st.DeviceCache, 10)},
 	}
 	for _, s := range series {

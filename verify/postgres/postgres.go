@@ -46,6 +46,7 @@ type Store struct {
 var _ verify.Store = (*Store)(nil)
 
 var dialect = &sqltx.Dialect{
+	Devices:   "devices",
 	ForUpdate: " FOR UPDATE",
 	IsUnique: func(err error) bool {
 		var e *pgconn.PgError

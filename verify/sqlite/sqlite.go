@@ -16,9 +16,10 @@
 // read-only connections through the driver, on tables clustered on their
 // keys (WITHOUT ROWID, since migration 3). An accepted code appends its
 // step to a log table rather than updating its device's row, and a sweep
-// writes the log into the devices table in key order (sqltx.StepLog,
-// since migration 5): with devices checked in a random order, that turns a
-// page written per check into rows that share pages. The owner's writer
+// writes the log in key order into step_fold, a narrow table that reads
+// join to the devices rows (sqltx.StepLog, since migrations 5 and 6): with
+// devices checked in a random order, that turns a page written per check
+// into rows that share pages. The owner's writer
 // also keeps every device's check columns in memory (sqltx.DeviceCache:
 // the seed still sealed), so a check reads no page at all. Several
 // processes may share the file (busy_timeout and BEGIN IMMEDIATE serialize them): the
@@ -78,7 +79,8 @@ type Store struct {
 var _ verify.Store = (*Store)(nil)
 
 var dialect = &sqltx.Dialect{
-	ForUpdate: "", // BEGIN IMMEDIATE already holds the write lock
+	ForUpdate: "",            // BEGIN IMMEDIATE already holds the write lock
+	Devices:   "device_view", // the rows with the steps swept into step_fold
 	IsUnique: func(err error) bool {
 		var e interface{ Code() int } // *sqlite.Error or *dError
 		return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -108,7 +110,7 @@ func WithDeviceCache(max int) Option { return func(s *Store) { s.cacheMax = max 
 const defaultDeviceCache = 1 << 20
 
 // WithSweep sets how many unfolded entries of the step log start a sweep
-// into the devices table, and how many a batch folds at least (see
+// into step_fold, and how many a batch folds at least (see
 // sqltx.StepLog; defaults 65536 and 16). For tests, which sweep often.
 func WithSweep(start, per int) Option {
 	return func(s *Store) { s.sweepMin, s.sweepPer = start, per }
@@ -213,7 +215,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 			s.steps.Cache = sqltx.NewDeviceCache(s.cacheMax)
 		}
 		// What an earlier owner left (after a crash: the steps accepted
-		// since its last sweep) goes into the devices table first; then
+		// since its last sweep) goes into step_fold first; then
 		// the device cache takes every row.
 		if err := w.tx(ctx, func(c sqltx.Conn) error {
 			if _, err := s.steps.Replay(ctx, c); err != nil {
@@ -288,7 +290,7 @@ func (s *Store) Close() error {
 		s.locks = nil
 		defer l.close()
 		if l.owner {
-			// Leave every step in the devices table, for whoever opens
+			// Leave every step in step_fold, for whoever opens
 			// the file next (a crash leaves them in the log, replayed on
 			// open).
 			drainErr = s.drain()
@@ -316,7 +318,7 @@ func (s *Store) drain() error {
 		_, err := s.steps.Replay(ctx, conn)
 		return err
 	}); err != nil {
-		return fmt.Errorf("sqlite: writing the step log into the devices table: %w", err)
+		return fmt.Errorf("sqlite: writing the step log into step_fold: %w", err)
 	}
 	return s.wal.sync()
 }

@@ -105,7 +105,7 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := <-stores
-		if v, err := st.SchemaVersion(t.Context()); v != 5 || err != nil {
+		if v, err := st.SchemaVersion(t.Context()); v != 6 || err != nil {
 			t.Errorf("SchemaVersion = %d, %v", v, err)
 		}
 		st.Close()
@@ -156,7 +156,7 @@ func TestMigrateWithoutRowid(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := t.Context()
-	if v, err := st.SchemaVersion(ctx); v != 5 || err != nil {
+	if v, err := st.SchemaVersion(ctx); v != 6 || err != nil {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	err = st.View(ctx, func(tx verify.Tx) error {

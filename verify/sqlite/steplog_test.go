@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -75,6 +76,17 @@ func rowStep(t *testing.T, st *Store, id string) int64 {
 	return n
 }
 
+// sweptStep reads the step step_fold holds for a device, 0 for none.
+func sweptStep(t *testing.T, st *Store, id string) int64 {
+	t.Helper()
+	var n int64
+	err := st.ckpt.conn.QueryRowContext(context.Background(), `SELECT coalesce(max(step), 0) FROM step_fold WHERE id = ?`, id).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func logRows(t *testing.T, st *Store) int64 {
 	t.Helper()
 	var n int64
@@ -109,14 +121,15 @@ func reopen(t *testing.T, p string, opts ...Option) *Store {
 }
 
 // crash closes st as a killed process would leave the file: the step log
-// not written into the devices table.
+// not swept into step_fold.
 func crash(st *Store) {
 	st.locks.owner = false
 	st.Close()
 }
 
 // An accepted step goes to the log, not the row; reads see it; after a
-// crash, opening the file writes it into the row.
+// crash, opening the file writes it into step_fold, and reads still see
+// it.
 func TestStepLogReplay(t *testing.T) {
 	st, p := stepFixture(t)
 	if !st.OwnsStepLog() {
@@ -140,15 +153,20 @@ func TestStepLogReplay(t *testing.T) {
 	crash(st)
 
 	st = reopen(t, p)
-	if got, n := rowStep(t, st, id), logRows(t, st); got != 101 || n != 0 {
-		t.Fatalf("after the crash the row holds %d with %d log rows; want 101 and none", got, n)
+	if got, n := sweptStep(t, st, id), logRows(t, st); got != 101 || n != 0 {
+		t.Fatalf("after the crash step_fold holds %d with %d log rows; want 101 and none", got, n)
+	}
+	if got := lastStep(t, st, id); got != 101 {
+		t.Fatalf("after the crash Device reads step %d, want 101", got)
 	}
 	if advance(t, st, id, 101) {
 		t.Fatal("step 101 accepted again after the crash")
 	}
 }
 
-// Closing writes the log into the rows.
+// Closing writes the log into step_fold. A store that writes rows in
+// place reads the step there and refuses it, and folds it into the row
+// before its own write.
 func TestStepLogDrainOnClose(t *testing.T) {
 	st, p := stepFixture(t)
 	advance(t, st, id, 105)
@@ -156,36 +174,142 @@ func TestStepLogDrainOnClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = reopen(t, p, WithoutStepLog())
+	if got, n := sweptStep(t, st, id), logRows(t, st); got != 105 || n != 0 {
+		t.Fatalf("after Close step_fold holds %d with %d log rows, want 105 and none", got, n)
+	}
+	if got := lastStep(t, st, id); got != 105 {
+		t.Fatalf("Device reads step %d, want 105", got)
+	}
+	if advance(t, st, id, 105) {
+		t.Fatal("step 105 accepted again by a store writing rows in place")
+	}
 	if got := rowStep(t, st, id); got != 105 {
-		t.Fatalf("after Close the row holds %d, want 105", got)
+		t.Fatalf("after a refused write the row holds %d, want 105 (folded first)", got)
+	}
+	if !advance(t, st, id, 106) {
+		t.Fatal("step 106 refused")
+	}
+	if got := rowStep(t, st, id); got != 106 {
+		t.Fatalf("the row holds %d, want 106 (written in place)", got)
 	}
 }
 
 // A device deleted and created again under its id gets none of the old
-// one's logged steps, crash or not.
+// one's steps, whether in the log or swept into step_fold, crash or not.
 func TestStepLogForget(t *testing.T) {
-	ctx := context.Background()
+	for _, swept := range []bool{false, true} {
+		t.Run(fmt.Sprintf("swept=%v", swept), func(t *testing.T) {
+			ctx := context.Background()
+			st, p := stepFixture(t)
+			advance(t, st, id, 500)
+			if swept {
+				if err := st.Close(); err != nil {
+					t.Fatal(err)
+				}
+				st = reopen(t, p)
+				if got := sweptStep(t, st, id); got != 500 {
+					t.Fatalf("step_fold holds %d, want 500", got)
+				}
+			}
+			err := st.Update(ctx, func(tx verify.Tx) error {
+				if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
+					return err
+				}
+				if err := tx.DeleteDevice(ctx, id); err != nil {
+					return err
+				}
+				return createStepDevice(ctx, tx, id)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lastStep(t, st, id); got != 100 {
+				t.Fatalf("the new device reads step %d, want 100", got)
+			}
+			crash(st)
+			st = reopen(t, p)
+			if got := lastStep(t, st, id); got != 100 {
+				t.Fatalf("after a crash the new device reads step %d, want 100", got)
+			}
+		})
+	}
+}
+
+// A step swept into step_fold is refused again when nothing else holds
+// it: no log entry in memory, no device cache, the row behind.
+func TestStepLogSweptWithoutCache(t *testing.T) {
 	st, p := stepFixture(t)
-	advance(t, st, id, 500)
-	err := st.Update(ctx, func(tx verify.Tx) error {
-		if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
-			return err
-		}
-		if err := tx.DeleteDevice(ctx, id); err != nil {
-			return err
-		}
-		return createStepDevice(ctx, tx, id)
-	})
+	advance(t, st, id, 101)
+	crash(st)
+	st = reopen(t, p, WithDeviceCache(0))
+	if st.Stats().StepLog != 0 || rowStep(t, st, id) != 100 || sweptStep(t, st, id) != 101 {
+		t.Fatalf("after replay: %d log entries, row %d, step_fold %d; want 0, 100, 101", st.Stats().StepLog, rowStep(t, st, id), sweptStep(t, st, id))
+	}
+	if advance(t, st, id, 101) {
+		t.Fatal("step 101, swept into step_fold, accepted again")
+	}
+	if !advance(t, st, id, 102) {
+		t.Fatal("step 102 refused")
+	}
+}
+
+// A log row below the step step_fold holds does not take it back. No
+// store writes one; the guard keeps a damaged log from reopening codes.
+func TestStepLogSweptNeverGoesBack(t *testing.T) {
+	st, p := stepFixture(t)
+	advance(t, st, id, 105)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lastStep(t, st, id); got != 100 {
-		t.Fatalf("the new device reads step %d, want 100", got)
+	_, err = db.Exec(`INSERT INTO step_log (seq, device, step, drift) VALUES (1, ?, 103, 0)`, id)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
-	crash(st)
 	st = reopen(t, p)
-	if got := lastStep(t, st, id); got != 100 {
-		t.Fatalf("after a crash the new device reads step %d, want 100", got)
+	if got := sweptStep(t, st, id); got != 105 {
+		t.Fatalf("step_fold holds %d after replaying step 103, want 105", got)
+	}
+	if advance(t, st, id, 104) {
+		t.Fatal("step 104 accepted below step 105")
+	}
+}
+
+// A step in step_fold above the row's clears the failures and the lock
+// the row holds, as AdvanceStep would have, for every read.
+func TestStepLogSweptClearsFailures(t *testing.T) {
+	ctx := context.Background()
+	st, p := stepFixture(t)
+	expired := stepT0.Add(-time.Minute)
+	for range 2 {
+		err := st.Batch(ctx, func(tx verify.Tx) error {
+			_, _, err := tx.RecordFailure(ctx, id, func(int) time.Time { return expired })
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !advance(t, st, id, 101) {
+		t.Fatal("step 101 refused")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = reopen(t, p)
+	if got := sweptStep(t, st, id); got != 101 {
+		t.Fatalf("step_fold holds %d, want 101", got)
+	}
+	var d *verify.DeviceRecord
+	if err := st.View(ctx, func(tx verify.Tx) (err error) { d, err = tx.Device(ctx, id); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if d.LastStep != 101 || d.Failures != 0 || !d.LockedUntil.IsZero() {
+		t.Fatalf("device at step %d, %d failures, locked until %v; want 101, none, never", d.LastStep, d.Failures, d.LockedUntil)
 	}
 }
 

@@ -297,7 +297,7 @@ func (t *StepTx) refresh(ctx context.Context, c Conn) error {
 		return nil
 	}
 	for id := range t.dirty {
-		d, err := scanCheckDevice(c.QueryRow(ctx, `SELECT `+checkCols+` FROM devices WHERE id = $1`, id))
+		d, err := scanCheckDevice(c.QueryRow(ctx, `SELECT `+checkCols+` FROM `+t.l.d.Devices+` WHERE id = $1`, id))
 		if err != nil {
 			if t.l.d.IsNoRows(err) {
 				continue
@@ -326,7 +326,7 @@ func (l *StepLog) Load(ctx context.Context, c Conn) error {
 	if l.Cache == nil {
 		return nil
 	}
-	rows, err := c.Query(ctx, `SELECT `+checkCols+` FROM devices`)
+	rows, err := c.Query(ctx, `SELECT `+checkCols+` FROM `+l.d.Devices)
 	if err != nil {
 		return fmt.Errorf("device cache: %w", err)
 	}

@@ -40,6 +40,7 @@ type Rows interface {
 // Dialect is what differs between the stores.
 type Dialect struct {
 	ForUpdate string           // appended to SELECTs by LockUser
+	Devices   string           // what device reads select from: devices, or a view of it with the same columns
 	IsUnique  func(error) bool // a unique-constraint violation
 	IsNoRows  func(error) bool // QueryRow found nothing
 }
@@ -67,7 +68,8 @@ func (x *Tx) patch(ctx context.Context, d *verify.DeviceRecord) error {
 	return x.S.Patch(ctx, x.C, d)
 }
 
-// fold writes device id's logged step into its row before another write.
+// fold writes device id's newest step (in the log or swept out of it)
+// into its row before another write.
 func (x *Tx) fold(ctx context.Context, id string) error {
 	if x.S == nil {
 		return nil
@@ -244,7 +246,7 @@ func noDevice(id string) error {
 }
 
 func (x *Tx) Device(ctx context.Context, id string) (*verify.DeviceRecord, error) {
-	d, err := scanDevice(x.C.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
+	d, err := scanDevice(x.C.QueryRow(ctx, `SELECT `+deviceCols+` FROM `+x.D.Devices+` WHERE id = $1`, id))
 	if err != nil {
 		if x.D.IsNoRows(err) {
 			return nil, noDevice(id)
@@ -273,7 +275,7 @@ func (x *Tx) UserDevice(ctx context.Context, user, device string) (string, *veri
 	var name string
 	key := strings.ToLower(user)
 	d, err := scanCheckDevice(x.C.QueryRow(ctx, `SELECT CASE WHEN lower(user_name) = $1 THEN user_name
-		ELSE coalesce((SELECT name FROM users WHERE name_key = $1), '') END, `+checkCols+` FROM devices WHERE id = $2`,
+		ELSE coalesce((SELECT name FROM users WHERE name_key = $1), '') END, `+checkCols+` FROM `+x.D.Devices+` WHERE id = $2`,
 		key, device), &name)
 	if err != nil {
 		if !x.D.IsNoRows(err) {
@@ -340,7 +342,7 @@ func scanCheckDevice(r Row, pre ...any) (*verify.DeviceRecord, error) {
 }
 
 func (x *Tx) Devices(ctx context.Context, f verify.DeviceFilter, after string, limit int) ([]*verify.DeviceRecord, error) {
-	q := `SELECT ` + deviceCols + ` FROM devices WHERE id > $1`
+	q := `SELECT ` + deviceCols + ` FROM ` + x.D.Devices + ` WHERE id > $1`
 	args := []any{after}
 	add := func(cond string, v any) {
 		args = append(args, v)

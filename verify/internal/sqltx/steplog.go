@@ -12,24 +12,28 @@ import (
 )
 
 // StepLog keeps the steps of accepted codes in an append-only table,
-// step_log, instead of updating each device's row on every check; a
-// sweep later writes them into the devices table in key order. It is
+// step_log, instead of updating each device's row on every check. It is
 // SQLite's (the postgres store has none): there the check path is one
 // writer, and updating a device's row dirties a page of its own for every
 // check when devices are checked in a random order, as sign-ins spread
 // over users do. A page written per check costs the write-ahead log a
 // frame, the fsync its bytes and the checkpoint a copy; appended log rows
-// share pages, and a sweep through the devices in key order writes each
-// page once for all the steps on it.
+// share pages.
+//
+// A sweep later takes the steps out of the log, in key order, into
+// step_fold: a narrow table of (device, step, drift), about six times as
+// many rows to a page as the devices table, so that a sweep writes few
+// pages, each with many of its steps. Reads select from a view (the
+// dialect's Devices) that joins step_fold to the devices rows.
 //
 // The rows of the devices table stay the truth for everything but the
-// last accepted step, drift, failures and lock of a device with an entry
-// in the log: an entry whose step is above the row's last_step overrides
+// last accepted step, drift, failures and lock of a device with a step in
+// the log or in step_fold: a step above the row's last_step overrides
 // those four columns as [Tx.AdvanceStep] would have written them (the
 // step and drift it records, no failures, no lock). last_step never goes
-// back, so an entry at or below it is one already written into the row.
-// Every other write to a device's row first folds its entry into the row
-// (fold), so an entry is always the newest change to those columns.
+// back, so a step at or below it is one already written into the row.
+// Every other write to a device's row first folds its steps into the row
+// (fold), so a step is always the newest change to those columns.
 //
 // One store at a time, the owner (the one holding the log's lock file),
 // appends; it keeps the newest entry of every device in memory, so that
@@ -73,7 +77,7 @@ type stepEntry struct {
 	step   uint64
 	drift  int64
 	seq    int64 // its row in step_log
-	folded bool  // written into the device's row
+	folded bool  // written into step_fold or the device's row
 	gone   bool  // the device was deleted (only in a transaction's pending)
 }
 
@@ -109,7 +113,7 @@ func (l *StepLog) StopAppending() { l.direct.Store(true) }
 func (l *StepLog) Owner() bool { return l.owner }
 
 // Appending reports whether checks are appended to the log (the owner,
-// before any peer appeared) rather than written into the devices table.
+// before any peer appeared) rather than written into the devices rows.
 func (l *StepLog) Appending() bool { return l.owner && !l.direct.Load() }
 
 // Len returns how many entries are not yet written into the devices
@@ -138,8 +142,8 @@ func (l *StepLog) CacheLen() int {
 	return int(l.Cache.n.Load())
 }
 
-// Replay writes every step left in the log into the devices table and
-// empties the log, in c (a write transaction). An owner calls it once
+// Replay writes every step left in the log into step_fold and empties
+// the log, in c (a write transaction). An owner calls it once
 // before use: after a crash the log holds the steps accepted since the
 // last sweep.
 func (l *StepLog) Replay(ctx context.Context, c Conn) (int, error) {
@@ -167,7 +171,7 @@ func (l *StepLog) Replay(ctx context.Context, c Conn) (int, error) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		if err := foldRow(ctx, c, id, latest[id]); err != nil {
+		if err := foldStep(ctx, c, id, latest[id]); err != nil {
 			return 0, err
 		}
 	}
@@ -186,6 +190,33 @@ func foldRow(ctx context.Context, c Conn, id string, e stepEntry) error {
 	}{id, int64(e.step), e.drift}
 	if _, err := c.Exec(ctx, `UPDATE devices SET last_step = $2, drift = $3, failures = 0, locked_until = 0
 		WHERE id = $1 AND last_step < $2`, &v.id, &v.step, &v.drift); err != nil {
+		return fmt.Errorf("step log: fold %s: %w", id, err)
+	}
+	return nil
+}
+
+// foldStep writes e into step_fold for device id, unless step_fold
+// already holds a step at or past it: where a sweep puts what it takes
+// out of the log.
+func foldStep(ctx context.Context, c Conn, id string, e stepEntry) error {
+	v := struct {
+		id          string
+		step, drift int64
+	}{id, int64(e.step), e.drift}
+	if _, err := c.Exec(ctx, `INSERT INTO step_fold (id, step, drift) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET step = excluded.step, drift = excluded.drift WHERE excluded.step > step_fold.step`,
+		&v.id, &v.step, &v.drift); err != nil {
+		return fmt.Errorf("step log: fold %s: %w", id, err)
+	}
+	return nil
+}
+
+// foldSwept writes device id's step in step_fold into its row, unless the
+// row is already at or past it. The step_fold row stays: at or below the
+// row's last_step from now on, it changes nothing a read sees.
+func foldSwept(ctx context.Context, c Conn, id string) error {
+	if _, err := c.Exec(ctx, `UPDATE devices SET last_step = f.step, drift = f.drift, failures = 0, locked_until = 0
+		FROM step_fold AS f WHERE f.id = devices.id AND devices.id = $1 AND devices.last_step < f.step`, id); err != nil {
 		return fmt.Errorf("step log: fold %s: %w", id, err)
 	}
 	return nil
@@ -272,10 +303,13 @@ func (t *StepTx) Patch(ctx context.Context, c Conn, d *verify.DeviceRecord) erro
 	return nil
 }
 
-// Fold writes device id's logged step into its row: before any other
-// write to the row.
+// Fold writes device id's newest step, in step_fold or in the log, into
+// its row: before any other write to the row.
 func (t *StepTx) Fold(ctx context.Context, c Conn, id string) error {
 	t.Invalidate(id)
+	if err := foldSwept(ctx, c, id); err != nil {
+		return err
+	}
 	e, ok, err := t.logged(ctx, c, id)
 	if err != nil || !ok || e.folded {
 		return err
@@ -290,12 +324,15 @@ func (t *StepTx) Fold(ctx context.Context, c Conn, id string) error {
 	return nil
 }
 
-// Forget removes device id's rows from the log: before the device is
-// deleted, so that a device created later with the same id gets none of
-// its steps. An owner knows whether any are left (the entry stays in
-// memory until its rows are trimmed); a peer looks.
+// Forget removes device id's steps from step_fold and the log: before
+// the device is deleted, so that a device created later with the same id
+// gets none of them. An owner knows whether the log holds any (the entry
+// stays in memory until its rows are trimmed); a peer looks.
 func (t *StepTx) Forget(ctx context.Context, c Conn, id string) error {
 	t.Invalidate(id)
+	if _, err := c.Exec(ctx, `DELETE FROM step_fold WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("step log: %w", err)
+	}
 	if t.l.owner {
 		_, ok := t.latest(id)
 		if !ok && t.trimmed >= t.l.trimTo {
@@ -334,7 +371,7 @@ func (t *StepTx) Advance(ctx context.Context, c Conn, a verify.StepUpdate) (won,
 			user, state  string
 			last, locked int64
 		})
-		err = c.QueryRow(ctx, `SELECT user_name, state, last_step, locked_until FROM devices WHERE id = $1`, a.ID).
+		err = c.QueryRow(ctx, `SELECT user_name, state, last_step, locked_until FROM `+t.l.d.Devices+` WHERE id = $1`, a.ID).
 			Scan(&v.user, &v.state, &v.last, &v.locked)
 		if err != nil {
 			if t.l.d.IsNoRows(err) {
@@ -401,7 +438,7 @@ func (t *StepTx) Sweep(ctx context.Context, c Conn, ops int) error {
 		if !ok || e.folded {
 			continue
 		}
-		if err := foldRow(ctx, c, id, e); err != nil {
+		if err := foldStep(ctx, c, id, e); err != nil {
 			return err
 		}
 		e.folded = true
