@@ -292,8 +292,12 @@ func (c *direct) done(st *dstmt) {
 		sqlite3.Xsqlite3_finalize(c.tls, st.p)
 		return
 	}
+	// The bound values stay until the next use binds its own: clearing
+	// them (sqlite3_clear_bindings) marks a statement whose plan looked at
+	// a parameter as expired, and SQLite then prepares it again on its
+	// next step. A join of two tables on a key bound once (the device_view
+	// reads) took 23 µs instead of 3 that way.
 	sqlite3.Xsqlite3_reset(c.tls, st.p)
-	sqlite3.Xsqlite3_clear_bindings(c.tls, st.p)
 }
 
 // step runs st one step: true with a row, false when done.

@@ -5,9 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 func openDirectT(t *testing.T) *direct {
@@ -224,5 +227,33 @@ func TestStoreWriterIsDirect(t *testing.T) {
 	defer func() { s.r <- r }()
 	if r.d != nil {
 		t.Error("a reader has a direct connection")
+	}
+}
+
+// A cached statement is prepared once, even when its plan looked at a
+// bound value: a join on a text key given once, as the device_view reads
+// do, was prepared again on every use while done cleared the bindings.
+func TestDirectNoReprepare(t *testing.T) {
+	c := openDirectT(t)
+	ctx := context.Background()
+	mustExec(t, c, `CREATE TABLE a (id TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID`)
+	mustExec(t, c, `CREATE TABLE b (id TEXT PRIMARY KEY, m INTEGER) WITHOUT ROWID`)
+	for i := range int64(4) {
+		mustExec(t, c, `INSERT INTO a (id, n) VALUES ($1, $2)`, fmt.Sprint("k", i), 10*i)
+		mustExec(t, c, `INSERT INTO b (id, m) VALUES ($1, $2)`, fmt.Sprint("k", i), 100*i)
+	}
+	const q = `SELECT a.n, b.m FROM a LEFT JOIN b ON b.id = a.id WHERE a.id = $1`
+	for i := range int64(4) {
+		var n, m int64
+		if err := c.QueryRow(ctx, q, fmt.Sprint("k", i)).Scan(&n, &m); err != nil || n != 10*i || m != 100*i {
+			t.Fatalf("row %d: %d, %d, %v", i, n, m, err)
+		}
+	}
+	st, ok := c.stmts[q]
+	if !ok {
+		t.Fatal("the statement is not cached")
+	}
+	if n := sqlite3.Xsqlite3_stmt_status(c.tls, st.p, sqlite3.SQLITE_STMTSTATUS_REPREPARE, 0); n != 0 {
+		t.Fatalf("prepared again %d times in 4 uses", n)
 	}
 }
