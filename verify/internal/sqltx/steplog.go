@@ -86,8 +86,9 @@ type stepEntry struct {
 // accepted code adds. A sweep then runs about a third of the time,
 // whatever its start; a later start puts more entries on each page it
 // writes. Measured with 30 s of bench verify over 400k devices in random
-// order: ratio 0.41 starting at 32768, 0.43 at 65536 (a few MB of entries
-// in memory).
+// order, sweeping into the devices rows: ratio 0.41 starting at 32768,
+// 0.43 at 65536 (a few MB of entries in memory). Sweeping into step_fold,
+// 32768, 65536 and 131072 all read 0.49-0.52, within the noise.
 const (
 	defaultSweepMin = 65536
 	defaultSweepPer = 16
