@@ -117,8 +117,8 @@ func (l *StepLog) Owner() bool { return l.owner }
 // before any peer appeared) rather than written into the devices rows.
 func (l *StepLog) Appending() bool { return l.owner && !l.direct.Load() }
 
-// Len returns how many entries are not yet written into the devices
-// table (an owner's count; 0 for a peer).
+// Len returns how many entries are not yet swept into step_fold (an
+// owner's count; 0 for a peer).
 func (l *StepLog) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
