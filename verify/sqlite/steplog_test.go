@@ -127,6 +127,35 @@ func crash(st *Store) {
 	st.Close()
 }
 
+// isSwept checks that st finds step in step_fold, not in the log, reads
+// it and refuses it again.
+func isSwept(t *testing.T, st *Store, step uint64, after string) {
+	t.Helper()
+	if got, n := sweptStep(t, st, id), logRows(t, st); got != int64(step) || n != 0 {
+		t.Fatalf("after %s step_fold holds %d with %d log rows; want %d and none", after, got, n, step)
+	}
+	if got := lastStep(t, st, id); got != step {
+		t.Fatalf("after %s Device reads step %d, want %d", after, got, step)
+	}
+	if advance(t, st, id, step) {
+		t.Fatalf("after %s step %d accepted again", after, step)
+	}
+}
+
+// closed accepts step on the fixture's device and closes the store, which
+// writes the step into step_fold; it returns the file's path.
+func closed(t *testing.T, step uint64) string {
+	t.Helper()
+	st, p := stepFixture(t)
+	if !advance(t, st, id, step) {
+		t.Fatalf("step %d refused", step)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // An accepted step goes to the log, not the row; reads see it; after a
 // crash, opening the file writes it into step_fold, and reads still see
 // it.
@@ -152,37 +181,15 @@ func TestStepLogReplay(t *testing.T) {
 	}
 	crash(st)
 
-	st = reopen(t, p)
-	if got, n := sweptStep(t, st, id), logRows(t, st); got != 101 || n != 0 {
-		t.Fatalf("after the crash step_fold holds %d with %d log rows; want 101 and none", got, n)
-	}
-	if got := lastStep(t, st, id); got != 101 {
-		t.Fatalf("after the crash Device reads step %d, want 101", got)
-	}
-	if advance(t, st, id, 101) {
-		t.Fatal("step 101 accepted again after the crash")
-	}
+	isSwept(t, reopen(t, p), 101, "the crash")
 }
 
 // Closing writes the log into step_fold. A store that writes rows in
 // place reads the step there and refuses it, and folds it into the row
 // before its own write.
 func TestStepLogDrainOnClose(t *testing.T) {
-	st, p := stepFixture(t)
-	advance(t, st, id, 105)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st = reopen(t, p, WithoutStepLog())
-	if got, n := sweptStep(t, st, id), logRows(t, st); got != 105 || n != 0 {
-		t.Fatalf("after Close step_fold holds %d with %d log rows, want 105 and none", got, n)
-	}
-	if got := lastStep(t, st, id); got != 105 {
-		t.Fatalf("Device reads step %d, want 105", got)
-	}
-	if advance(t, st, id, 105) {
-		t.Fatal("step 105 accepted again by a store writing rows in place")
-	}
+	st := reopen(t, closed(t, 105), WithoutStepLog())
+	isSwept(t, st, 105, "Close, writing rows in place")
 	if got := rowStep(t, st, id); got != 105 {
 		t.Fatalf("after a refused write the row holds %d, want 105 (folded first)", got)
 	}
@@ -256,11 +263,7 @@ func TestStepLogSweptWithoutCache(t *testing.T) {
 // A log row below the step step_fold holds does not take it back. No
 // store writes one; the guard keeps a damaged log from reopening codes.
 func TestStepLogSweptNeverGoesBack(t *testing.T) {
-	st, p := stepFixture(t)
-	advance(t, st, id, 105)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	p := closed(t, 105)
 	db, err := sql.Open("sqlite", "file:"+p)
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +273,7 @@ func TestStepLogSweptNeverGoesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = reopen(t, p)
+	st := reopen(t, p)
 	if got := sweptStep(t, st, id); got != 105 {
 		t.Fatalf("step_fold holds %d after replaying step 103, want 105", got)
 	}
