@@ -202,23 +202,31 @@ func TestStepLogDrainOnClose(t *testing.T) {
 }
 
 // A device deleted and created again under its id gets none of the old
-// one's steps, whether in the log or swept into step_fold, crash or not.
+// one's steps, crash or not: steps in the log, swept into step_fold, or
+// accepted in the same transaction (not yet inserted into the log).
 func TestStepLogForget(t *testing.T) {
-	for _, swept := range []bool{false, true} {
-		t.Run(fmt.Sprintf("swept=%v", swept), func(t *testing.T) {
+	for _, where := range []string{"log", "step_fold", "transaction"} {
+		t.Run(where, func(t *testing.T) {
 			ctx := context.Background()
-			st, p := stepFixture(t)
-			advance(t, st, id, 500)
-			if swept {
-				if err := st.Close(); err != nil {
-					t.Fatal(err)
-				}
+			var st *Store
+			var p string
+			switch where {
+			case "log":
+				st, p = stepFixture(t)
+				advance(t, st, id, 500)
+			case "step_fold":
+				p = closed(t, 500)
 				st = reopen(t, p)
-				if got := sweptStep(t, st, id); got != 500 {
-					t.Fatalf("step_fold holds %d, want 500", got)
-				}
+			default:
+				st, p = stepFixture(t)
 			}
-			err := st.Update(ctx, func(tx verify.Tx) error {
+			err := st.Batch(ctx, func(tx verify.Tx) error {
+				if where == "transaction" {
+					won, err := tx.AdvanceStep(ctx, verify.StepUpdate{ID: id, User: "alice", Above: 500, Step: 500, Now: stepT0})
+					if err != nil || !won {
+						return fmt.Errorf("step 500: %v, %v", won, err)
+					}
+				}
 				if _, err := tx.Detach(ctx, id, verify.StateAvailable); err != nil {
 					return err
 				}
@@ -516,5 +524,49 @@ func TestDeviceCacheSurvivesCheckpoint(t *testing.T) {
 	advance(t, st, id, 102)
 	if n := st.Stats().DeviceCache; n != 1 {
 		t.Fatalf("after a checkpoint the cache holds %d devices, want 1", n)
+	}
+}
+
+// A transaction with more accepted steps than one INSERT carries logs
+// them all: each survives a crash.
+func TestStepLogManyInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	st, p := stepFixture(t)
+	const n = 131 // three INSERTs of flush (64 rows each)
+	ids := make([]string, n)
+	err := st.Update(ctx, func(tx verify.Tx) error {
+		for i := range ids {
+			ids[i] = fmt.Sprintf("GAHT1%07d", i)
+			if err := createStepDevice(ctx, tx, ids[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Batch(ctx, func(tx verify.Tx) error {
+		for i, d := range ids {
+			step := uint64(200 + i)
+			won, err := tx.AdvanceStep(ctx, verify.StepUpdate{ID: d, User: "alice", Above: step, Step: step, Now: stepT0})
+			if err != nil || !won {
+				return fmt.Errorf("%s: %v, %v", d, won, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := logRows(t, st); got != n {
+		t.Fatalf("%d log rows, want %d", got, n)
+	}
+	crash(st)
+	st = reopen(t, p)
+	for i, d := range ids {
+		if got := lastStep(t, st, d); got != uint64(200+i) {
+			t.Fatalf("after a crash %s reads step %d, want %d", d, got, 200+i)
+		}
 	}
 }

@@ -691,7 +691,7 @@ func (x *Tx) flushAudit(ctx context.Context) error {
 			times[i] = t2i(e.Time)
 			args = append(args, &times[i], &e.Actor, &e.Action, &e.User, &e.Device, &e.Outcome, &e.Reason, &e.Source)
 		}
-		if _, err := x.C.Exec(ctx, auditInsert(n), args...); err != nil {
+		if _, err := x.C.Exec(ctx, auditInsert.text(n), args...); err != nil {
 			return err
 		}
 		evs = evs[n:]
@@ -699,37 +699,44 @@ func (x *Tx) flushAudit(ctx context.Context) error {
 	return nil
 }
 
-// auditInserts holds the text of the audit INSERT for each row count.
-var auditInserts struct {
-	sync.Mutex
-	q [auditRows + 1]string
+var auditInsert = rowsInsert{head: `INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `, cols: 8}
+
+// rowsInsert is a multi-row INSERT: head, then n tuples of cols
+// parameters each ($1 to $cols·n). It keeps the text for each n.
+type rowsInsert struct {
+	head string
+	cols int
+	mu   sync.Mutex
+	q    map[int]string
 }
 
-// auditInsert returns the INSERT of n audit rows ($1 to $8n).
-func auditInsert(n int) string {
-	auditInserts.Lock()
-	defer auditInserts.Unlock()
-	if q := auditInserts.q[n]; q != "" {
+func (r *rowsInsert) text(n int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if q, ok := r.q[n]; ok {
 		return q
 	}
 	var q strings.Builder
-	q.WriteString(`INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `)
+	q.WriteString(r.head)
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteByte('(')
-		for j := 1; j <= 8; j++ {
+		for j := 1; j <= r.cols; j++ {
 			if j > 1 {
 				q.WriteString(", ")
 			}
 			q.WriteByte('$')
-			q.WriteString(strconv.Itoa(8*i + j))
+			q.WriteString(strconv.Itoa(r.cols*i + j))
 		}
 		q.WriteByte(')')
 	}
-	auditInserts.q[n] = q.String()
-	return auditInserts.q[n]
+	if r.q == nil {
+		r.q = map[int]string{}
+	}
+	r.q[n] = q.String()
+	return r.q[n]
 }
 
 func (x *Tx) Audit(ctx context.Context, f verify.AuditFilter) ([]verify.AuditEvent, error) {

@@ -252,7 +252,8 @@ type StepTx struct {
 	seq     int64
 	pos     int
 	trimmed int64
-	swept   bool // the sweep reached its end in this transaction
+	swept   bool     // the sweep reached its end in this transaction
+	rows    []logRow // appended, not yet inserted (flush)
 }
 
 // latest returns the newest entry for id: this transaction's, else the
@@ -338,6 +339,7 @@ func (t *StepTx) Forget(ctx context.Context, c Conn, id string) error {
 		return fmt.Errorf("step log: %w", err)
 	}
 	if t.l.owner {
+		t.rows = slices.DeleteFunc(t.rows, func(r logRow) bool { return r.id == id })
 		_, ok := t.latest(id)
 		if !ok && t.trimmed >= t.l.trimTo {
 			return nil
@@ -393,16 +395,45 @@ func (t *StepTx) Advance(ctx context.Context, c Conn, a verify.StepUpdate) (won,
 		return false, true, nil
 	}
 	t.seq++
-	row := struct {
-		seq         int64
-		id          string
-		step, drift int64
-	}{t.seq, a.ID, int64(a.Step), a.Drift}
-	if _, err := c.Exec(ctx, `INSERT INTO step_log (seq, device, step, drift) VALUES ($1, $2, $3, $4)`, &row.seq, &row.id, &row.step, &row.drift); err != nil {
-		return false, true, fmt.Errorf("step log: %w", err)
-	}
+	t.rows = append(t.rows, logRow{t.seq, a.ID, int64(a.Step), a.Drift})
 	t.set(a.ID, stepEntry{step: a.Step, drift: a.Drift, seq: t.seq})
 	return true, true, nil
+}
+
+// logRow is a step_log row Advance appended, inserted by flush.
+type logRow struct {
+	seq         int64
+	id          string
+	step, drift int64
+}
+
+// logRowsMax bounds the rows one INSERT of flush carries.
+const logRowsMax = 64
+
+var stepInsert = rowsInsert{head: `INSERT INTO step_log (seq, device, step, drift) VALUES `, cols: 4}
+
+// flush inserts the rows Advance appended in this transaction, logRowsMax
+// to a statement: one statement for a group commit's checks rather than
+// one each. Sweep calls it, which every write transaction of an owner
+// runs before its commit.
+func (t *StepTx) flush(ctx context.Context, c Conn) error {
+	rows := t.rows
+	t.rows = t.rows[:0]
+	// The arguments point into the rows: no allocation per value.
+	args := make([]any, 0, 4*min(len(rows), logRowsMax))
+	for len(rows) > 0 {
+		n := min(len(rows), logRowsMax)
+		args = args[:0]
+		for i := range rows[:n] {
+			r := &rows[i]
+			args = append(args, &r.seq, &r.id, &r.step, &r.drift)
+		}
+		if _, err := c.Exec(ctx, stepInsert.text(n), args...); err != nil {
+			return fmt.Errorf("step log: %w", err)
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // Sweep folds the next entries of the sweep in progress, starting one
@@ -413,6 +444,9 @@ func (t *StepTx) Sweep(ctx context.Context, c Conn, ops int) error {
 	l := t.l
 	if !l.owner || !t.write {
 		return nil
+	}
+	if err := t.flush(ctx, c); err != nil {
+		return err
 	}
 	if err := t.refresh(ctx, c); err != nil {
 		return err
