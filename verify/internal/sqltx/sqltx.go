@@ -679,35 +679,42 @@ const auditRows = 128
 func (x *Tx) flushAudit(ctx context.Context) error {
 	evs := *x.audit
 	*x.audit = evs[:0]
-	// The arguments point into the events rather than copy their fields
-	// into interface values, which would cost an allocation each, eight
-	// per event.
-	times := make([]int64, min(len(evs), auditRows))
-	args := make([]any, 0, 8*len(times))
-	for len(evs) > 0 {
-		n := min(len(evs), auditRows)
-		args = args[:0]
-		for i, e := range evs[:n] {
-			times[i] = t2i(e.Time)
-			args = append(args, &times[i], &e.Actor, &e.Action, &e.User, &e.Device, &e.Outcome, &e.Reason, &e.Source)
-		}
-		if _, err := x.C.Exec(ctx, auditInsert.text(n), args...); err != nil {
-			return err
-		}
-		evs = evs[n:]
-	}
-	return nil
+	times := make([]int64, len(evs))
+	return auditInsert.exec(ctx, x.C, len(evs), func(args []any, i int) []any {
+		e := evs[i]
+		times[i] = t2i(e.Time)
+		return append(args, &times[i], &e.Actor, &e.Action, &e.User, &e.Device, &e.Outcome, &e.Reason, &e.Source)
+	})
 }
 
-var auditInsert = rowsInsert{head: `INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `, cols: 8}
+var auditInsert = rowsInsert{head: `INSERT INTO audit (time, actor, action, user_name, device, outcome, reason, source) VALUES `, cols: 8, max: auditRows}
 
 // rowsInsert is a multi-row INSERT: head, then n tuples of cols
-// parameters each ($1 to $cols·n). It keeps the text for each n.
+// parameters each ($1 to $cols·n), at most max to a statement. It keeps
+// the text for each n.
 type rowsInsert struct {
-	head string
-	cols int
-	mu   sync.Mutex
-	q    map[int]string
+	head      string
+	cols, max int
+	mu        sync.Mutex
+	q         map[int]string
+}
+
+// exec inserts n rows in c, max to a statement; add appends row i's
+// arguments. They should point into the rows rather than copy their
+// values into interface values, which would cost an allocation each.
+func (r *rowsInsert) exec(ctx context.Context, c Conn, n int, add func(args []any, i int) []any) error {
+	args := make([]any, 0, r.cols*min(n, r.max))
+	for start := 0; start < n; start += r.max {
+		k := min(n-start, r.max)
+		args = args[:0]
+		for i := start; i < start+k; i++ {
+			args = add(args, i)
+		}
+		if _, err := c.Exec(ctx, r.text(k), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *rowsInsert) text(n int) string {

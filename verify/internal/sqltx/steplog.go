@@ -410,7 +410,7 @@ type logRow struct {
 // logRowsMax bounds the rows one INSERT of flush carries.
 const logRowsMax = 64
 
-var stepInsert = rowsInsert{head: `INSERT INTO step_log (seq, device, step, drift) VALUES `, cols: 4}
+var stepInsert = rowsInsert{head: `INSERT INTO step_log (seq, device, step, drift) VALUES `, cols: 4, max: logRowsMax}
 
 // flush inserts the rows Advance appended in this transaction, logRowsMax
 // to a statement: one statement for a group commit's checks rather than
@@ -419,19 +419,12 @@ var stepInsert = rowsInsert{head: `INSERT INTO step_log (seq, device, step, drif
 func (t *StepTx) flush(ctx context.Context, c Conn) error {
 	rows := t.rows
 	t.rows = t.rows[:0]
-	// The arguments point into the rows: no allocation per value.
-	args := make([]any, 0, 4*min(len(rows), logRowsMax))
-	for len(rows) > 0 {
-		n := min(len(rows), logRowsMax)
-		args = args[:0]
-		for i := range rows[:n] {
-			r := &rows[i]
-			args = append(args, &r.seq, &r.id, &r.step, &r.drift)
-		}
-		if _, err := c.Exec(ctx, stepInsert.text(n), args...); err != nil {
-			return fmt.Errorf("step log: %w", err)
-		}
-		rows = rows[n:]
+	err := stepInsert.exec(ctx, c, len(rows), func(args []any, i int) []any {
+		r := &rows[i]
+		return append(args, &r.seq, &r.id, &r.step, &r.drift)
+	})
+	if err != nil {
+		return fmt.Errorf("step log: %w", err)
 	}
 	return nil
 }
