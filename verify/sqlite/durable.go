@@ -36,17 +36,42 @@ import (
 // about what reached the disk (the kernel may have dropped the dirty
 // pages): the error sticks, and every later write fails until the store
 // is opened again.
+//
+// The fdatasync itself runs on a thread of its own where there is one
+// (syncThread), so that the goroutine waiting for it holds no processor.
 type walSync struct {
 	path  string
-	fsync func(*os.File) error // fdatasync; tests replace it
+	fsync func(*os.File) error // datasync; tests replace it
 
-	mu   sync.Mutex
-	f    *os.File
-	info os.FileInfo
-	err  error // sticky, after a failed fsync
+	mu       sync.Mutex
+	f        *os.File
+	info     os.FileInfo
+	err      error       // sticky, after a failed fsync
+	thread   *syncThread // started by the first datasync
+	noThread bool        // none could be started, or the log is closed
 }
 
-func newWALSync(dbPath string) *walSync { return &walSync{path: dbPath + "-wal", fsync: fdatasync} }
+func newWALSync(dbPath string) *walSync {
+	w := &walSync{path: dbPath + "-wal"}
+	w.fsync = w.datasync
+	return w
+}
+
+// datasync fdatasyncs f on the fsync thread, started on first use, or on
+// the caller's thread where there is none. w.mu is held.
+func (w *walSync) datasync(f *os.File) error {
+	if w.thread == nil && !w.noThread {
+		t, err := startSyncThread()
+		if err != nil {
+			w.noThread = true
+		}
+		w.thread = t
+	}
+	if w.thread != nil {
+		return w.thread.fdatasync(f)
+	}
+	return fdatasync(f)
+}
 
 // sync fsyncs the WAL file.
 func (w *walSync) sync() error {
@@ -109,13 +134,19 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func (w *walSync) close() {
+func (w *walSync) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
 	}
+	w.noThread = true
+	if t := w.thread; t != nil {
+		w.thread = nil
+		return t.stop()
+	}
+	return nil
 }
 
 // fdatasync flushes f's data and the metadata needed to read it back (its

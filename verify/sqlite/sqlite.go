@@ -161,6 +161,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	s.w, s.r = make(chan *pconn, 1), make(chan *pconn, nr)
 	fail := func(err error) (*Store, error) {
 		s.closeConns()
+		s.wal.close()
 		if s.locks != nil {
 			s.locks.close()
 		}
@@ -280,11 +281,11 @@ func (s *Store) OwnsStepLog() bool { return s.steps.Owner() }
 func (s *Store) Path() string { return s.path }
 
 // Close stops the group-commit writer and closes the database.
-func (s *Store) Close() error {
+func (s *Store) Close() (err error) {
 	if s.batch != nil {
 		s.batch.Close()
 	}
-	defer s.wal.close()
+	defer func() { err = errors.Join(err, s.wal.close()) }()
 	var drainErr error
 	if l := s.locks; l != nil {
 		s.locks = nil
