@@ -4,8 +4,10 @@ BIN       := bin/tokenlab
 PKGS      := ./...
 FUZZTIME  ?= 10s
 STATICCHECK_VERSION := v0.8.2
+# gcc and libc6-dev for cgo: USB HID and the SQLite store's fsync thread
+# (without them Go builds with cgo off and their tests do not run).
 DEBIAN_TOOLS := oathtool pskctool python3-pskc python3-fido2 python3-cryptography \
-                zbar-tools awscli chromium postgresql
+                zbar-tools awscli chromium postgresql gcc libc6-dev
 
 .PHONY: build run test bench fuzz lint deps clean
 
