@@ -81,7 +81,7 @@ import (
 // work: its fsyncs take 1.0 ms instead of 0.36 by its own clock, and each
 // covers more commits. Linux AIO's IOCB_CMD_FDSYNC also frees the
 // processor, but runs the fsync on a kernel worker that waits for a CPU
-// behind ours: 0.516-0.522 in a throw-away build.
+// behind ours: 0.507-0.522 in a throw-away build.
 type syncThread struct {
 	fds  *C.int // req, done: in C memory, read by the thread at its start
 	th   C.pthread_t
